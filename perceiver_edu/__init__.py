@@ -1,0 +1,31 @@
+"""perceiver-edu: the Perceiver (Jaegle et al., ICML 2021) built piece by piece, in paper order.
+
+    position.py    Fourier position features                       (chapter 3)
+    attention.py   attention from scratch, multi-head module       (chapter 1)
+    blocks.py      cross-attention and latent self-attention       (chapters 2, 4)
+    perceiver.py   PerceiverConfig, Perceiver                      (chapter 4)
+    adapters.py    images -> byte arrays                           (chapter 4)
+    data/          dataset readers                                 (chapter 0, 5)
+    checkpoint.py  safetensors + JSON checkpoints                  (chapter 5)
+"""
+from .adapters import ImagePerceiver, ImagePreprocess, image_to_bytes
+from .attention import MultiHeadAttention, attention
+from .blocks import MLP, CrossAttention, LatentTransformer, SelfAttention
+from .checkpoint import load_checkpoint, save_checkpoint
+from .perceiver import Perceiver, PerceiverConfig
+from .plots import image_grid
+from .position import fourier_features, num_fourier_channels, position_grid
+from .settings import get_device, is_quick, run_mode, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "fourier_features", "num_fourier_channels", "position_grid",
+    "attention", "MultiHeadAttention",
+    "MLP", "CrossAttention", "SelfAttention", "LatentTransformer",
+    "PerceiverConfig", "Perceiver",
+    "image_to_bytes", "ImagePreprocess", "ImagePerceiver",
+    "save_checkpoint", "load_checkpoint",
+    "image_grid",
+    "get_device", "is_quick", "run_mode", "seed_everything",
+]

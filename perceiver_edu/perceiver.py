@@ -1,0 +1,112 @@
+"""The full Perceiver: a latent array that iteratively cross-attends to the input (chapter 4).
+
+    latents (N, D) --cross-attend--> latent transformer --cross-attend--> latent transformer ...
+                        ^ inputs (M, C)                      ^ inputs (M, C)
+
+``num_cross_attends`` repeats of [cross-attend -> ``self_attends_per_block`` self-attention
+layers].  With ``share_weights=True`` (the paper's choice) every repeat after the first reuses
+one cross-attend block, and every repeat reuses one latent transformer, so the model is an RNN
+unrolled in depth whose parameter count stops growing after the second cross-attend.
+The logits are a linear layer on the LayerNorm of the mean over latents.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .blocks import CrossAttention, LatentTransformer
+
+
+@dataclass
+class PerceiverConfig:
+    input_channels: int  # C: channels of each byte-array element, position features included
+    num_classes: int
+    num_latents: int = 64  # N
+    latent_dim: int = 128  # D
+    num_cross_attends: int = 4
+    self_attends_per_block: int = 2
+    share_weights: bool = True
+    cross_heads: int = 1
+    self_heads: int = 8
+    widening: int = 4  # MLP hidden size = widening * D
+
+    def __post_init__(self):
+        for name in ("input_channels", "num_classes", "num_latents", "latent_dim", "num_cross_attends",
+                     "cross_heads", "self_heads", "widening"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"PerceiverConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.self_attends_per_block < 0:
+            raise ValueError(f"self_attends_per_block must be >= 0, got {self.self_attends_per_block}")
+        if self.latent_dim % self.self_heads:
+            raise ValueError(f"latent_dim={self.latent_dim} must be divisible by self_heads={self.self_heads}")
+        if self.latent_dim % self.cross_heads:
+            raise ValueError(f"latent_dim={self.latent_dim} must be divisible by cross_heads={self.cross_heads}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Perceiver(nn.Module):
+    """Perceiver classifier: byte array ``(B, M, C)`` -> logits ``(B, num_classes)``."""
+
+    def __init__(self, config: PerceiverConfig):
+        super().__init__()
+        self.config = c = config
+        self.latents = nn.Parameter(torch.empty(c.num_latents, c.latent_dim))  # (N, D)
+        nn.init.trunc_normal_(self.latents, std=0.02, a=-0.04, b=0.04)
+
+        def cross():
+            return CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening)
+
+        def latent_transformer():
+            return LatentTransformer(c.latent_dim, c.self_attends_per_block, c.self_heads, c.widening)
+
+        # Shared: [first cross-attend, the one used by every later repeat]; one latent transformer.
+        n_cross = min(c.num_cross_attends, 2) if c.share_weights else c.num_cross_attends
+        n_latent = 1 if c.share_weights else c.num_cross_attends
+        self.cross_attends = nn.ModuleList([cross() for _ in range(n_cross)])
+        self.latent_transformers = nn.ModuleList([latent_transformer() for _ in range(n_latent)])
+        self.head = nn.Sequential(nn.LayerNorm(c.latent_dim), nn.Linear(c.latent_dim, c.num_classes))
+
+    def block(self, i: int) -> tuple[CrossAttention, LatentTransformer]:
+        """The (cross-attend, latent transformer) pair used by repeat ``i`` (0-based)."""
+        return (self.cross_attends[min(i, len(self.cross_attends) - 1)],
+                self.latent_transformers[min(i, len(self.latent_transformers) - 1)])
+
+    def check_inputs(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is a byte array ``(B, M, input_channels)``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor byte array (B, M, C), got {type(x).__name__}")
+        if x.dim() != 3:
+            raise ValueError(f"expected a byte array of shape (B, M, C) with 3 dimensions, got shape "
+                             f"{tuple(x.shape)}; use image_to_bytes() for images (B, C, H, W)")
+        if x.shape[-1] != self.config.input_channels:
+            raise ValueError(f"byte array has {x.shape[-1]} channels but the model expects "
+                             f"input_channels={self.config.input_channels} (shape {tuple(x.shape)})")
+        if x.shape[1] == 0:
+            raise ValueError("byte array has M=0 elements; the model needs at least one input")
+
+    def encode(self, x: torch.Tensor, return_attention: bool = False):
+        """The final latent array ``(B, N, D)`` (and the per-cross-attend score maps if asked)."""
+        self.check_inputs(x)
+        latents = self.latents.expand(x.shape[0], -1, -1)  # (B, N, D), no copy
+        maps = []
+        for i in range(self.config.num_cross_attends):
+            cross_attend, latent_transformer = self.block(i)
+            if return_attention:
+                latents, scores = cross_attend(latents, x, return_scores=True)  # scores (B, H, N, M)
+                maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads
+            else:
+                latents = cross_attend(latents, x)
+            latents = latent_transformer(latents)
+        return (latents, maps) if return_attention else latents
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        """Logits ``(B, num_classes)``; with ``return_attention`` also a list of
+        ``num_cross_attends`` pre-softmax score maps, each ``(B, N, M)``."""
+        out = self.encode(x, return_attention)
+        latents, maps = out if return_attention else (out, None)
+        logits = self.head(latents.mean(dim=1))  # average over latents
+        return (logits, maps) if return_attention else logits
