@@ -1,8 +1,16 @@
-"""Command line: ``python -m perceiver_edu <command>``.  ``info`` prints the environment."""
+"""Command line: ``python -m perceiver_edu <command>``.
+
+Each command lives in the module that implements it; the module defines ``register_cli(subparsers)``
+which adds its sub-parser and sets ``func``.  ``info`` is defined here.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+# Modules that contribute commands (a module not written yet is simply skipped).
+COMMAND_MODULES = ["perceiver_edu.train", "perceiver_edu.exercises.build", "perceiver_edu.bench"]
 
 
 def cmd_info(args) -> int:
@@ -17,9 +25,17 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m perceiver_edu", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m perceiver_edu", description="perceiver-edu command line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="print versions, run mode, device and data directory").set_defaults(func=cmd_info)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # a real missing dependency inside the module: report it
+                raise
+            continue
+        module.register_cli(sub)
     return parser
 
 
