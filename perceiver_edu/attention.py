@@ -15,11 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
     """Scaled dot-product attention written out by hand.
 
     Args:
         q: ``(..., N, d)`` queries;  k: ``(..., M, d)`` keys;  v: ``(..., M, d_v)`` values.
+        mask: optional boolean, broadcastable to ``(..., N, M)``; ``False`` keys are ignored.
 
     Returns:
         ``(out, weights, scores)``: ``out (..., N, d_v)``, the softmax ``weights (..., N, M)``
@@ -27,6 +28,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
     """
     d = q.shape[-1]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., N, M)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)  # normalise over the keys
     return weights @ v, weights, scores
 
@@ -53,15 +56,26 @@ class MultiHeadAttention(nn.Module):
         b, n, _ = t.shape  # (B, n, H*d) -> (B, H, n, d)
         return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, queries: torch.Tensor, inputs: torch.Tensor, return_scores: bool = False):
-        """Return ``out (B, N, out_dim)``; with ``return_scores`` also ``scores (B, H, N, M)``."""
+    def forward(self, queries: torch.Tensor, inputs: torch.Tensor, return_scores: bool = False,
+                input_mask: torch.Tensor | None = None):
+        """Return ``out (B, N, out_dim)``; with ``return_scores`` also ``scores (B, H, N, M)``.
+
+        ``input_mask (B, M)``, optional boolean: ``False`` marks padding elements of ``inputs``
+        that no query may attend to.
+        """
         q = self._split_heads(self.to_q(queries))  # (B, H, N, d)
         k, v = self.to_kv(inputs).chunk(2, dim=-1)
         k, v = self._split_heads(k), self._split_heads(v)  # (B, H, M, d)
+        mask = None
+        if input_mask is not None:
+            if input_mask.shape != inputs.shape[:2] or input_mask.dtype != torch.bool:
+                raise ValueError(f"input_mask must be a bool tensor of shape (B, M) = {tuple(inputs.shape[:2])}, "
+                                 f"got {input_mask.dtype} {tuple(input_mask.shape)}")
+            mask = input_mask[:, None, None, :]  # (B, 1, 1, M) broadcasts over heads and queries
         if return_scores:
-            out, _, scores = attention(q, k, v)
+            out, _, scores = attention(q, k, v, mask)
         else:
-            out, scores = F.scaled_dot_product_attention(q, k, v), None
+            out, scores = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
         b, _, n, _ = out.shape
         out = self.to_out(out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim))
         return (out, scores) if return_scores else out
