@@ -1,0 +1,156 @@
+"""Chapter 1 exercises: attention from scratch.
+
+Each checker calls the learner's function on seeded random inputs of several shapes, compares
+with the package's reference (:mod:`perceiver_edu.attention`) and, when the answer is wrong, tries
+the typical mistakes one by one so that the hint can name the one that was made.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..attention import MultiHeadAttention, attention
+from .core import Hint, exercise
+
+
+def _randn(*shape, seed: int, scale: float = 1.0) -> torch.Tensor:
+    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _close(a, b, atol: float = 1e-5) -> bool:
+    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=1e-4)
+
+
+def _expect_tensor(x, what: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+# (q shape, k shape): no batch, one batch axis, batch and head axes; N != M and d != 1 everywhere.
+SCORE_SHAPES = [((4, 8), (6, 8)), ((2, 3, 16), (2, 5, 16)), ((2, 2, 3, 5), (2, 2, 7, 5))]
+
+
+@exercise("1.1", "Scaled scores Q Kᵀ / √d", difficulty=1, chapter=1,
+          teaches="the product of queries with keys and the 1/√d scaling")
+def check_scores(scores):
+    for seed, (qs, ks) in enumerate(SCORE_SHAPES):
+        q, k = _randn(*qs, seed=seed), _randn(*ks, seed=100 + seed)
+        want = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., N, M)
+        got = _expect_tensor(scores(q.clone(), k.clone()), "scores(q, k)")
+        if got.shape != want.shape:
+            if got.shape == want.transpose(-2, -1).shape:
+                raise Hint(f"shape (..., N, M) = {tuple(want.shape)} expected (one row per query), got "
+                           f"{tuple(got.shape)}: compute q @ kᵀ, not k @ qᵀ")
+            raise Hint(f"shape (..., N, M) = {tuple(want.shape)} expected for q {tuple(qs)} and k {tuple(ks)}, "
+                       f"got {tuple(got.shape)}: transpose the last two axes of k (k.transpose(-2, -1))")
+        if _close(got, want):
+            continue
+        d = q.shape[-1]
+        raw = q @ k.transpose(-2, -1)
+        if _close(got, raw):
+            raise Hint("forgot the scaling: divide q @ kᵀ by √d, where d = q.shape[-1]")
+        if _close(got, raw / d):
+            raise Hint("divided by d instead of √d: use math.sqrt(d)")
+        if _close(got, raw * math.sqrt(d)):
+            raise Hint("multiplied by √d: divide by it instead")
+        if _close(got, want.softmax(-1)):
+            raise Hint("return the scores *before* the softmax")
+        raise Hint(f"values differ from q kᵀ/√d (max difference {(got - want).abs().max().item():.3g})")
+
+
+@exercise("1.2", "Attention: softmax(Q Kᵀ / √d) V", difficulty=2, chapter=1,
+          teaches="the softmax over the keys and the weighted sum of the values")
+def check_attention(fn):
+    # (q, k, v) shapes: d_v != d and N != M so that mix-ups show in the shapes.
+    cases = [((3, 8), (5, 8), (5, 4), 1.0), ((2, 4, 16), (2, 6, 16), (2, 6, 3), 1.0),
+             ((2, 4, 16), (2, 6, 16), (2, 6, 3), 30.0)]  # the last one: large scores
+    for seed, (qs, ks, vs, scale) in enumerate(cases):
+        q, k, v = _randn(*qs, seed=seed, scale=scale), _randn(*ks, seed=10 + seed, scale=scale), _randn(*vs, seed=20 + seed)
+        want_out, want_w, _ = attention(q, k, v)
+        result = fn(q.clone(), k.clone(), v.clone())
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise Hint("return the pair (out, weights)")
+        out, w = _expect_tensor(result[0], "out"), _expect_tensor(result[1], "weights")
+        if w.shape != want_w.shape:
+            raise Hint(f"weights: shape (..., N, M) = {tuple(want_w.shape)} expected (queries × keys), "
+                       f"got {tuple(w.shape)}")
+        if torch.isnan(w).any() or torch.isinf(w).any():
+            raise Hint("NaN or inf in your weights when the scores are large: exp() overflowed. Subtract each "
+                       "row's maximum before exp(), or use .softmax(dim=-1), which does it for you")
+        if not torch.allclose(w.sum(-1), torch.ones(()), atol=1e-4):
+            if torch.allclose(w.sum(-2), torch.ones(()), atol=1e-4):
+                raise Hint("your attention weights do not sum to 1 over the keys but over the queries: "
+                           "softmax over the last axis (dim=-1)?")
+            raise Hint("your attention weights do not sum to 1 over the keys: apply a softmax over the last axis")
+        if not _close(w, want_w):
+            d = q.shape[-1]
+            raw = q @ k.transpose(-2, -1)
+            if _close(w, raw.softmax(-1)):
+                raise Hint("forgot the scaling: the softmax is of q @ kᵀ / √d")
+            if _close(w, (raw / d).softmax(-1)):
+                raise Hint("divided by d instead of √d")
+            raise Hint(f"weights differ from softmax(q kᵀ/√d) (max difference {(w - want_w).abs().max().item():.3g})")
+        if out.shape != want_out.shape:
+            raise Hint(f"out: shape (..., N, d_v) = {tuple(want_out.shape)} expected (one value-sized row per "
+                       f"query), got {tuple(out.shape)}: out = weights @ v")
+        if not _close(out, want_out, atol=1e-4):
+            raise Hint("the weights are right but out is not: out = weights @ v")
+
+
+def _mha_reference_parts(mha: MultiHeadAttention, queries, inputs, mistake: str | None = None):
+    """The multi-head forward written out, optionally with one typical mistake."""
+    b, n, _ = queries.shape
+    m = inputs.shape[1]
+    h, d = mha.num_heads, mha.head_dim
+    q = mha.to_q(queries)  # (B, N, H*d)
+    k, v = mha.to_kv(inputs).chunk(2, dim=-1)  # (B, M, H*d) each
+    if mistake == "kv_swapped":
+        k, v = v, k
+    if mistake == "no_split":
+        out = attention(q, k, v)[0]  # one head of width H*d
+    else:
+        if mistake == "split_no_transpose":
+            q, k, v = q.reshape(b, h, n, d), k.reshape(b, h, m, d), v.reshape(b, h, m, d)
+        else:
+            q, k, v = (t.reshape(b, -1, h, d).transpose(1, 2) for t in (q, k, v))  # (B, H, n, d)
+        out = attention(q, k, v)[0]  # (B, H, N, d)
+        if mistake == "merge_no_transpose":
+            out = out.reshape(b, n, h * d)
+        else:
+            out = out.transpose(1, 2).reshape(b, n, h * d)
+    return out if mistake == "no_out" else mha.to_out(out)
+
+
+@exercise("1.3", "Multi-head attention, forward by hand", difficulty=3, chapter=1,
+          teaches="projections, splitting into heads, attention per head, merging heads, output projection")
+def check_multi_head(fn):
+    cases = [(1, 8, 8), (2, 8, 6), (4, 16, 12)]  # (heads, q_dim, kv_dim)
+    mistakes = {
+        "no_split": "you computed one head of width H·d: split q, k, v into heads, (B, n, H·d) → (B, H, n, d), "
+                    "so that each head has its own softmax (and its own √d with d = head_dim)",
+        "split_no_transpose": "splitting heads: reshape (B, n, H·d) → (B, n, H, d), then transpose(1, 2) to "
+                              "(B, H, n, d); reshaping straight to (B, H, n, d) mixes positions and heads",
+        "merge_no_transpose": "merging heads: transpose (B, H, N, d) → (B, N, H, d) before reshaping to (B, N, H·d)",
+        "kv_swapped": "mha.to_kv(inputs).chunk(2, dim=-1) gives keys first, then values",
+        "no_out": "forgot the output projection mha.to_out",
+    }
+    torch.manual_seed(0)
+    for seed, (heads, q_dim, kv_dim) in enumerate(cases):
+        torch.manual_seed(seed)
+        mha = MultiHeadAttention(q_dim, kv_dim, num_heads=heads).eval()
+        queries, inputs = _randn(2, 3, q_dim, seed=seed), _randn(2, 5, kv_dim, seed=50 + seed)
+        with torch.no_grad():
+            want = mha(queries, inputs)
+            got = _expect_tensor(fn(mha, queries.clone(), inputs.clone()), "your output")
+            if got.shape != want.shape:
+                raise Hint(f"shape (B, N, D) = {tuple(want.shape)} expected (one row per query), got {tuple(got.shape)}")
+            if _close(got, want, atol=1e-5):
+                continue
+            for mistake, hint in mistakes.items():
+                wrong = _mha_reference_parts(mha, queries, inputs, mistake)
+                if wrong.shape == got.shape and _close(got, wrong):
+                    raise Hint(hint)
+        raise Hint(f"with {heads} heads your output differs from MultiHeadAttention's "
+                   f"(max difference {(got - want).abs().max().item():.3g})")
