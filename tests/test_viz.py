@@ -1,0 +1,210 @@
+"""Attention-map measures against naive loops / numpy, figures under Agg, the widget headlessly."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import perceiver_edu as pe  # noqa: E402
+from perceiver_edu import viz  # noqa: E402
+from perceiver_edu.widgets import ALL_LATENTS, attention_explorer, perturb  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    pre = pe.ImagePreprocess(image_shape=(1, 12, 10), num_bands=4, max_freq=10.0)
+    cfg = pe.PerceiverConfig(input_channels=pre.byte_channels, num_classes=3, num_latents=6, latent_dim=16,
+                             num_cross_attends=3, self_attends_per_block=1, self_heads=2)
+    torch.manual_seed(0)
+    return pe.ImagePerceiver(cfg, pre).eval()
+
+
+@pytest.fixture(scope="module")
+def images():
+    return torch.rand(4, 1, 12, 10, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_attention_maps_shapes(model, images):
+    logits, maps = viz.attention_maps(model, images)
+    assert logits.shape == (4, 3)
+    assert len(maps) == 3 and all(m.shape == (4, 6, 120) for m in maps)
+    w = viz.softmax_weights(maps[1])
+    assert torch.allclose(w.sum(-1), torch.ones(4, 6)) and (w >= 0).all()
+
+
+# centre of mass ---------------------------------------------------------------------------------
+def naive_center_of_mass(weights_hw: np.ndarray):
+    h, w = weights_hw.shape
+    total = row = col = 0.0
+    for r in range(h):
+        for c in range(w):
+            total += weights_hw[r, c]
+            row += r * weights_hw[r, c]
+            col += c * weights_hw[r, c]
+    return row / total, col / total
+
+
+def test_center_of_mass_of_a_single_peak():
+    maps = torch.zeros(2, 3, 7 * 5)
+    peaks = [(0, 0), (6, 4), (3, 1), (5, 0), (2, 2), (1, 3)]
+    for k, (r, c) in enumerate(peaks):
+        maps[k // 3, k % 3, r * 5 + c] = 2.5
+    com = viz.attention_center_of_mass(maps, (7, 5))
+    assert com.shape == (2, 3, 2)
+    assert torch.allclose(com.reshape(-1, 2), torch.tensor(peaks, dtype=torch.float32))
+
+
+def test_center_of_mass_matches_naive_loop():
+    g = torch.Generator().manual_seed(0)
+    weights = torch.rand(3, 4, 6 * 9, generator=g).double() ** 3
+    com = viz.attention_center_of_mass(weights, (6, 9))
+    for b in range(3):
+        for n in range(4):
+            want = naive_center_of_mass(weights[b, n].reshape(6, 9).numpy())
+            assert np.allclose(com[b, n].numpy(), want)
+
+
+def test_center_of_mass_rejects_scores_and_bad_shapes():
+    with pytest.raises(ValueError, match="softmax"):
+        viz.attention_center_of_mass(torch.randn(2, 16), (4, 4))
+    with pytest.raises(ValueError, match="M=16"):
+        viz.attention_center_of_mass(torch.rand(2, 16), (3, 4))
+
+
+# correlation ------------------------------------------------------------------------------------
+def test_map_image_correlation_matches_numpy(model, images):
+    _, maps = viz.attention_maps(model, images)
+    corr = viz.map_image_correlation(maps[0], images)
+    assert corr.shape == (4, 6)
+    for b in range(4):
+        for n in range(6):
+            want = np.corrcoef(maps[0][b, n].numpy(), images[b, 0].flatten().numpy())[0, 1]
+            assert corr[b, n].item() == pytest.approx(want, abs=1e-5)
+    single = viz.map_image_correlation(maps[0][2], images[2])  # (N, M) with (C, H, W)
+    assert torch.allclose(single, corr[2], atol=1e-6)
+
+
+def test_map_image_correlation_extremes_and_errors():
+    image = torch.rand(1, 4, 4)
+    maps = torch.stack([image.flatten(), -3 * image.flatten() + 1, torch.ones(16)])  # (3, 16)
+    corr = viz.map_image_correlation(maps, image)
+    assert corr[0].item() == pytest.approx(1.0, abs=1e-6)
+    assert corr[1].item() == pytest.approx(-1.0, abs=1e-6)
+    assert torch.isnan(corr[2])  # a constant map has no correlation
+    with pytest.raises(ValueError, match="do not match"):
+        viz.map_image_correlation(torch.rand(2, 3, 16), torch.rand(2, 1, 5, 5))
+
+
+# position R² ------------------------------------------------------------------------------------
+def test_position_explained_variance(model):
+    positions = model.positions[0]  # (M, P)
+    g = torch.Generator().manual_seed(0)
+    coef = torch.randn(positions.shape[1], generator=g)
+    pure = positions @ coef + 3.0  # a map made of the position features only
+    noise = torch.randn(positions.shape[0], generator=g)
+    r2 = viz.position_explained_variance(torch.stack([pure, noise]), positions)
+    assert r2[0].item() == pytest.approx(1.0, abs=1e-6)
+    x = np.c_[np.ones(len(positions)), positions.numpy()]
+    fit, *_ = np.linalg.lstsq(x, noise.numpy(), rcond=None)
+    want = 1 - ((noise.numpy() - x @ fit) ** 2).sum() / ((noise.numpy() - noise.numpy().mean()) ** 2).sum()
+    assert r2[1].item() == pytest.approx(want, abs=1e-5)
+    with pytest.raises(ValueError, match="positions must be"):
+        viz.position_explained_variance(torch.rand(2, 50), positions)
+
+
+# figures ----------------------------------------------------------------------------------------
+def titled(fig):
+    return bool(fig._suptitle and fig._suptitle.get_text())
+
+
+def test_figures_draw_with_agg(model, images):
+    _, maps = viz.attention_maps(model, images)
+    fig = viz.plot_attention_grid(images, maps, cross_attends=[0, 1, -1], latents=[0, 5], index=1)
+    assert titled(fig) and len(fig.axes) == 1 + 3 * 2
+    assert fig.axes[0].get_xlabel() == "column (pixels)"
+    assert fig.axes[1].images[0].get_array().shape == (12, 10)
+    fig = viz.plot_attention_grid(images[1], [m[1] for m in maps], weights=True, latents=[0])
+    assert np.isclose(fig.axes[1].images[0].get_array().sum(), 1.0, atol=1e-5)  # weights sum to 1
+    fig = viz.plot_latent_grid(images, maps[2], ncols=4)
+    assert titled(fig) and len(fig.axes) == 1 + 6
+    fig = viz.overlay_weights(images[0], viz.softmax_weights(maps[0][0]), latents=[1, 2])
+    assert titled(fig) and len(fig.axes) == 2
+    com = viz.attention_center_of_mass(viz.softmax_weights(maps[0]), (12, 10))  # (B, N, 2)
+    fig = viz.plot_centers_of_mass({"untrained": com.mean(0), "again": com[0]},
+                                   spread={"untrained": com.std(0).norm(dim=-1)}, shape=(12, 10),
+                                   image=images.mean(0))
+    assert titled(fig) and fig.axes[0].get_ylabel() == "row (pixels)"
+    fig.canvas.draw()
+
+
+def test_figure_errors(model, images):
+    _, maps = viz.attention_maps(model, images)
+    with pytest.raises(IndexError, match="cross-attend 5"):
+        viz.plot_attention_grid(images, maps, cross_attends=[5])
+    with pytest.raises(ValueError, match="negative"):
+        viz.overlay_weights(images[0], maps[0][0])
+    with pytest.raises(ValueError, match="has 100 pixels but the maps have M=120"):
+        viz.plot_latent_grid(images[..., :10, :], maps[0])  # an image that does not fit the maps
+    with pytest.raises(ValueError, match="not a square"):
+        viz.attention_center_of_mass(torch.rand(3, 120), None)
+    with pytest.raises(ValueError, match="list"):
+        viz.plot_attention_grid(images, maps[0])
+
+
+# widget -----------------------------------------------------------------------------------------
+def image_data(fig):
+    return [im.get_array().copy() for ax in fig.axes for im in ax.images]
+
+
+def changed(before, after):
+    return len(before) != len(after) or any(a.shape != b.shape or not np.allclose(a, b)
+                                            for a, b in zip(before, after))
+
+
+def test_perturb():
+    image = torch.full((1, 8, 8), 0.5)
+    assert torch.equal(perturb(image), image)
+    occluded = perturb(image, occlusion=4)
+    assert occluded[0, 2:6, 2:6].eq(0).all() and occluded.sum() == 0.5 * (64 - 16)
+    noisy = perturb(image, noise=0.2, seed=3)
+    assert not torch.equal(noisy, image) and torch.equal(noisy, perturb(image, noise=0.2, seed=3))
+    assert noisy.min() >= 0 and noisy.max() <= 1
+
+
+def test_explorer_controls_are_findable(model, images):
+    ex = attention_explorer(model, images.reshape(4, 1, 12, 10), labels=[0, 1, 2, 0], classes=["a", "b", "c"])
+    for name in ("image", "noise", "occlusion", "cross_attend", "latent", "mode"):
+        control = getattr(ex, name)
+        assert control.description, name
+        assert f"pe-{name.replace('_', '-')}" in control._dom_classes
+    assert ex.image.max == 3
+    assert [v for _, v in ex.cross_attend.options] == [0, 1, 2]
+    assert [v for _, v in ex.latent.options] == [ALL_LATENTS, 0, 1, 2, 3, 4, 5]
+
+
+def test_explorer_controls_change_the_figure(model, images):
+    ex = attention_explorer(model, images, labels=[0, 1, 2, 0], classes=["a", "b", "c"])
+    _, maps = viz.attention_maps(model, images)
+    assert np.allclose(ex.shown, maps[0][0, 0].numpy(), atol=1e-6)  # image 0, cross-attend 1, latent 0, scores
+    steps = [("image", 2), ("cross_attend", 2), ("latent", 4), ("mode", "weights"), ("noise", 0.5),
+             ("occlusion", 6), ("latent", ALL_LATENTS), ("mode", "scores")]
+    for name, value in steps:
+        before, shown_before = image_data(ex.figure), ex.shown.copy()
+        getattr(ex, name).value = value
+        assert changed(before, image_data(ex.figure)), f"setting {name}={value!r} did not change the figure"
+        assert changed([shown_before], [ex.shown]), name
+    assert ex.shown.shape == (6, 120)  # all latents, scores
+    assert ex.figure._suptitle.get_text().startswith("image 2 (c)")
+    ex.noise.value, ex.occlusion.value, ex.latent.value = 0.0, 0, 1
+    assert np.allclose(ex.shown, maps[2][2, 1].numpy(), atol=1e-5)  # back to the clean image 2
+    ex.mode.value = "weights"
+    assert ex.shown.sum() == pytest.approx(1.0, abs=1e-5)
