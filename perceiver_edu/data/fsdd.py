@@ -66,7 +66,11 @@ class WAVError(ValueError):
 
 def pinned_checksums() -> dict[str, str]:
     """``{file name: sha256}`` of the 3,000 official recordings (the list shipped with the package)."""
-    text = resources.files(__package__).joinpath("fsdd_sha256.txt").read_text()
+    resource = resources.files(__package__).joinpath("fsdd_sha256.txt")
+    if not resource.is_file():
+        raise FileNotFoundError(f"the checksum list {resource} is missing from this installation of perceiver_edu "
+                                f"(installed without its package data?); reinstall it from a source checkout")
+    text = resource.read_text()
     out = {}
     for line in text.splitlines():
         if line.strip():
@@ -277,7 +281,8 @@ def load_fsdd(split: str = "train", speakers: Iterable[str] | None = None, max_l
         raise ValueError(f"max_len must be a positive number of samples, got {max_len}")
     names = select(checksums, split, speakers, held_out_speaker)
     if not names:
-        raise ValueError(f"no recordings in split {split!r} for speakers={speakers}, held_out_speaker={held_out_speaker}")
+        raise ValueError(f"no recordings in split {split!r} for speakers={speakers}, "
+                         f"held_out_speaker={held_out_speaker}")
     directory = locate_recordings(names, checksums, root)
     waveforms = np.zeros((len(names), max_len), dtype=np.float32)
     lengths, labels, who = [], [], []
