@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 
 __all__ = ["Measurement", "Sweep", "measure", "time_call", "peak_memory", "sweep", "fit_power_law",
-           "format_bytes", "hardware_summary"]
+           "format_bytes", "format_seconds", "hardware_summary", "torch_threads"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,26 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None):
+    """Run the block with ``num_threads`` intra-op CPU threads (``None``: leave the setting alone).
+
+    On a small CPU shared with other work, one thread gives steadier timings: with several, each
+    parallel operation waits for its slowest thread, and a descheduled thread costs milliseconds.
+    """
+    if num_threads is None:
+        yield
+        return
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _sync(device: torch.device) -> None:
@@ -200,13 +220,15 @@ class Sweep:
 
 def sweep(make_fn: Callable[[int], Callable[[], object]], sizes: Sequence[int], repeats: int = 3,
           warmup: int = 1, device: str | torch.device = "cpu", memory: bool = True,
-          max_seconds: float | None = None, progress: bool = True, desc: str = "sizes") -> Sweep:
+          max_seconds: float | None = None, progress: bool = True, desc: str = "sizes",
+          num_threads: int | None = None) -> Sweep:
     """Measure ``make_fn(size)()`` for each size in increasing order.
 
     ``make_fn(size)`` builds the inputs and returns the zero-argument call to measure, so that
     building inputs is not timed.  When one call takes longer than ``max_seconds``, the larger
     sizes are skipped (listed in ``Sweep.skipped``): a sweep of an O(M^2) computation stops itself
-    before it becomes unaffordable.
+    before it becomes unaffordable.  ``num_threads`` sets the CPU threads for the sweep (see
+    :func:`torch_threads`).
     """
     from tqdm.auto import tqdm
 
@@ -214,7 +236,8 @@ def sweep(make_fn: Callable[[int], Callable[[], object]], sizes: Sequence[int], 
     done, results, skipped = [], [], []
     for i, size in enumerate(tqdm(sizes, desc=desc, disable=not progress, leave=False)):
         fn = make_fn(size)
-        m = measure(fn, repeats=repeats, warmup=warmup, device=device, memory=memory)
+        with torch_threads(num_threads):
+            m = measure(fn, repeats=repeats, warmup=warmup, device=device, memory=memory)
         del fn
         done.append(size)
         results.append(m)
@@ -236,12 +259,12 @@ def fit_power_law(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, floa
     return exponent, math.exp(my - exponent * mx)
 
 
-def hardware_summary(device: str | torch.device = "cpu") -> str:
-    """One line saying what the numbers were measured on."""
+def hardware_summary(device: str | torch.device = "cpu", num_threads: int | None = None) -> str:
+    """One line saying what the numbers were measured on (``num_threads``: the threads used, if set)."""
     device = torch.device(device)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"{props.name} ({props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}"
     cpu = platform.processor() or platform.machine()
-    return (f"CPU {cpu}, {os.cpu_count()} cores visible, {torch.get_num_threads()} torch threads, "
+    return (f"CPU {cpu}, {os.cpu_count()} cores visible, {num_threads or torch.get_num_threads()} torch thread(s), "
             f"torch {torch.__version__}")

@@ -86,3 +86,18 @@ def test_cuda_peak_of_one_tensor():
     peak = peak_memory(lambda: torch.empty(n, n, device="cuda"), device="cuda")
     assert 4 * n * n <= peak <= 4 * n * n + 2**20
     assert math.isfinite(measure(lambda: torch.ones(n, device="cuda"), device="cuda").seconds)
+
+
+def test_torch_threads_sets_and_restores():
+    from perceiver_edu.profiling import torch_threads
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="num_threads"):
+        with torch_threads(0):
+            pass
+    seen = []
+    sweep(lambda n: (lambda: seen.append(torch.get_num_threads())), [1], repeats=1, memory=False,
+          progress=False, num_threads=1)
+    assert set(seen) == {1} and torch.get_num_threads() == before
