@@ -10,7 +10,9 @@ Measures (plain functions on tensors, checked against naive loops in ``tests/tes
 * :func:`attention_center_of_mass`: where a latent's weights sit on the pixel grid;
 * :func:`map_image_correlation`: Pearson correlation of each map with its image's pixels;
 * :func:`position_explained_variance`: the share of a map's variance that a least-squares fit on
-  the Fourier position features explains (the map's energy "at the Fourier frequencies").
+  the Fourier position features explains (the map's energy "at the Fourier frequencies");
+* :func:`map_power_spectrum`, :func:`axis_power_fraction`: the maps' 2-D spectrum, and how much of
+  it lies on pure row / pure column frequencies (where a lattice of sinusoids puts it).
 
 Figures (each returns the matplotlib ``Figure``; pass ``fig=`` to draw into an existing one):
 :func:`plot_attention_grid`, :func:`plot_latent_grid`, :func:`overlay_weights`,
@@ -143,6 +145,30 @@ def position_explained_variance(maps: torch.Tensor, positions: torch.Tensor) -> 
     centred = y - y.mean(dim=-1, keepdim=True)
     r2 = 1 - (residual ** 2).sum(dim=-1) / (centred ** 2).sum(dim=-1)
     return r2.to(maps.dtype)
+
+
+def map_power_spectrum(maps: torch.Tensor, shape: Sequence[int] | None = None) -> torch.Tensor:
+    """Mean 2-D power spectrum of the maps ``(..., M)`` on their ``(H, W)`` grid: ``(H, W)``.
+
+    Each map's mean is removed, ``|FFT2|²`` is averaged over all leading axes, and the result is
+    ``fftshift``-ed so that frequency 0 sits at index ``(H // 2, W // 2)``; entry ``(i, j)`` is the
+    power at ``i - H // 2`` cycles per image height and ``j - W // 2`` cycles per image width.
+    A lattice made of row and column sinusoids, ``g(row) + h(col)``, puts all its power on the
+    two axes through the centre (the row ``H // 2`` and the column ``W // 2``).
+    """
+    h, w = _image_shape(maps.shape[-1], shape)
+    grid = maps.detach().cpu().double().reshape(-1, h, w)  # (K, H, W)
+    grid = grid - grid.mean(dim=(-2, -1), keepdim=True)
+    power = torch.fft.fft2(grid).abs().pow(2).mean(dim=0)  # (H, W)
+    return torch.fft.fftshift(power).to(maps.dtype)
+
+
+def axis_power_fraction(spectrum: torch.Tensor) -> float:
+    """Share of a centred power spectrum ``(H, W)`` lying on its two axes (pure row or pure column
+    frequencies): 1.0 for a separable lattice ``g(row) + h(col)``, about (H + W) / (H·W) for noise."""
+    h, w = spectrum.shape
+    on_axes = spectrum[h // 2, :].sum() + spectrum[:, w // 2].sum() - spectrum[h // 2, w // 2]
+    return float(on_axes / spectrum.sum())
 
 
 # ---------------------------------------------------------------------------------------------

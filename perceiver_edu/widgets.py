@@ -14,10 +14,12 @@ redraws ``explorer.figure`` (a matplotlib ``Figure``) and ``explorer.shown`` (th
 """
 from __future__ import annotations
 
+import io
+
 import ipywidgets as widgets
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Image, display
 from matplotlib.figure import Figure
 
 from .viz import (_image_shape, _overlay, _show_image, attention_center_of_mass, attention_maps,
@@ -134,8 +136,14 @@ class AttentionExplorer:
         if _in_kernel():  # outside IPython (tests, scripts) there is nowhere to display
             self.output.clear_output(wait=True)
             with self.output:
-                display(self.figure)
+                display(self.png())
         return self.figure
+
+    def png(self, dpi: int = 80) -> Image:
+        """The current figure as a PNG (drawn with Agg, whatever matplotlib backend is active)."""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=dpi)
+        return Image(data=buffer.getvalue(), format="png")
 
     def _draw_one(self, image, scores, lat, weights, title):
         fig, (h, w) = self.figure, self.shape

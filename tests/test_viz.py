@@ -121,6 +121,23 @@ def test_position_explained_variance(model):
         viz.position_explained_variance(torch.rand(2, 50), positions)
 
 
+def test_power_spectrum_matches_numpy_and_finds_a_lattice():
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randn(2, 3, 6 * 8, generator=g).double()
+    spectrum = viz.map_power_spectrum(maps, (6, 8))
+    grids = maps.reshape(-1, 6, 8).numpy()
+    grids = grids - grids.mean(axis=(1, 2), keepdims=True)
+    want = np.fft.fftshift(np.mean([np.abs(np.fft.fft2(x)) ** 2 for x in grids], axis=0))
+    assert spectrum.shape == (6, 8) and np.allclose(spectrum.numpy(), want)
+    rows, cols = torch.meshgrid(torch.arange(6.0), torch.arange(8.0), indexing="ij")
+    lattice = (torch.sin(2 * torch.pi * 2 * rows / 6) + torch.cos(2 * torch.pi * 3 * cols / 8)).flatten()
+    spectrum = viz.map_power_spectrum(lattice, (6, 8))
+    assert viz.axis_power_fraction(spectrum) == pytest.approx(1.0)
+    assert spectrum[6 // 2 + 2, 8 // 2] > 0 and spectrum[6 // 2, 8 // 2 + 3] > 0  # the two frequencies
+    blob = torch.exp(-((rows - 2.5) ** 2 + (cols - 3.5) ** 2) / 2).flatten()  # not separable as a sum
+    assert viz.axis_power_fraction(viz.map_power_spectrum(blob, (6, 8))) < 0.9
+
+
 # figures ----------------------------------------------------------------------------------------
 def titled(fig):
     return bool(fig._suptitle and fig._suptitle.get_text())
@@ -208,3 +225,11 @@ def test_explorer_controls_change_the_figure(model, images):
     assert np.allclose(ex.shown, maps[2][2, 1].numpy(), atol=1e-5)  # back to the clean image 2
     ex.mode.value = "weights"
     assert ex.shown.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_explorer_renders_a_png_without_pyplot(model, images):
+    ex = attention_explorer(model, images)
+    ex.latent.value = ALL_LATENTS
+    png = ex.png()
+    assert png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "image=0" in repr(ex) and "latent=-1" in repr(ex)
