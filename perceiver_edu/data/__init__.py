@@ -1,7 +1,12 @@
-"""Dataset readers: IDX files (MNIST, Fashion-MNIST), local mirrors and checked downloads."""
+"""Dataset readers: IDX files (MNIST, Fashion-MNIST), spoken digits (FSDD), ModelNet10 point sets;
+local mirrors and checked downloads."""
+from .checksum import ChecksumError
 from .fetch import DatasetNotFoundError, data_root, download
+from .fsdd import AudioDataset, WAVError, load_fsdd
 from .idx import IDXError, parse_idx, read_idx, write_idx
-from .mnist import (FASHION_MNIST, MNIST, ImageDataset, load_dataset, load_fashion_mnist, load_mnist)
+from .mnist import FASHION_MNIST, MNIST, ImageDataset, load_dataset, load_fashion_mnist, load_mnist
+from .modelnet import ModelNetError, PointCloudDataset, load_modelnet10
 
-__all__ = ["DatasetNotFoundError", "IDXError", "ImageDataset", "FASHION_MNIST", "MNIST", "data_root", "download",
-           "load_dataset", "load_fashion_mnist", "load_mnist", "parse_idx", "read_idx", "write_idx"]
+__all__ = ["AudioDataset", "ChecksumError", "DatasetNotFoundError", "IDXError", "ImageDataset", "FASHION_MNIST",
+           "MNIST", "ModelNetError", "PointCloudDataset", "WAVError", "data_root", "download", "load_dataset",
+           "load_fashion_mnist", "load_fsdd", "load_mnist", "load_modelnet10", "parse_idx", "read_idx", "write_idx"]
