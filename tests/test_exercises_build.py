@@ -314,3 +314,15 @@ def test_every_check_is_registered_and_every_exercise_is_checked():
     unchecked = sorted((e.id for e in EXERCISES.values()
                         if e.chapter in chapters_with_notebook and e.id not in where), key=build._id_key)
     assert not unchecked, f"registered exercises no notebook checks: {unchecked}"
+
+
+def test_list_update_rewrites_only_the_generated_part(tmp_path, toy_exercises):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{build.GENERATED_BEGIN}\nold table\n{build.GENERATED_END}\noutro\n")
+    assert run_cli("exercises", "list", "--update", str(readme)) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{build.GENERATED_END}\noutro\n")
+    assert "old table" not in text and "| 99.3 | 99 | ★★★ | Triple a number |" in text
+    assert not build.update_generated(readme, build.format_list(markdown=True))  # idempotent
+    (tmp_path / "bare.md").write_text("no markers")
+    assert run_cli("exercises", "list", "--update", str(tmp_path / "bare.md")) == 2
