@@ -55,3 +55,36 @@ def position_grid(shape: Sequence[int], device=None, dtype=torch.float32) -> tor
         raise ValueError(f"shape must be a non-empty tuple of positive sizes, got {shape}")
     axes = [torch.linspace(-1.0, 1.0, s, device=device, dtype=dtype) for s in shape]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)  # (*shape, d)
+
+
+class LearnedPositions(torch.nn.Module):
+    """The alternative to Fourier features: one learned vector per input position.
+
+    An ``nn.Parameter`` of shape ``(M, P)`` initialised from a truncated normal (std 0.02, cut at
+    two standard deviations, like the latent array).  ``forward(x)`` takes a batch whose first two
+    axes are ``(B, M)`` (the byte array ``(B, M, C)``) and returns the positions ``(B, M, P)``,
+    ready to be concatenated to it.  Unlike Fourier features they are tied to one input size M and
+    know nothing of the grid: neighbouring pixels only become similar by training.
+    """
+
+    def __init__(self, num_positions: int, dim: int, init_std: float = 0.02):
+        super().__init__()
+        if int(num_positions) < 1 or int(dim) < 1:
+            raise ValueError(f"num_positions and dim must be >= 1, got num_positions={num_positions}, dim={dim}")
+        self.num_positions, self.dim = int(num_positions), int(dim)
+        self.positions = torch.nn.Parameter(torch.empty(self.num_positions, self.dim))  # (M, P)
+        torch.nn.init.trunc_normal_(self.positions, std=init_std, a=-2 * init_std, b=2 * init_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Positions ``(B, M, P)`` for a batch ``x`` of shape ``(B, M, ...)``."""
+        if not isinstance(x, torch.Tensor) or x.dim() < 2:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"expected a batch of shape (B, M, ...) with M={self.num_positions}, got {shape}")
+        if x.shape[1] != self.num_positions:
+            raise ValueError(f"LearnedPositions was built for M={self.num_positions} positions but the batch has "
+                             f"M={x.shape[1]} elements (shape {tuple(x.shape)}); learned positions do not "
+                             f"transfer to another input size, Fourier features do")
+        return self.positions.expand(x.shape[0], -1, -1)  # (B, M, P), no copy
+
+    def extra_repr(self) -> str:
+        return f"num_positions={self.num_positions}, dim={self.dim}"
