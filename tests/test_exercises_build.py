@@ -35,8 +35,13 @@ if "99.1" not in EXERCISES:
     def check_triple(fn):
         if fn(2) != 6:
             raise Hint("triple(2) should be 6")
+
+    @exercise("99.4", "Say hello", difficulty=1, chapter=99, teaches="a string")
+    def check_hello(text):
+        if text != "hello":
+            raise Hint("say hello")
 '''
-TOY_IDS = ("99.1", "99.2", "99.3")
+TOY_IDS = ("99.1", "99.2", "99.3", "99.4")
 SECRETS = ("SECRET-1", "SECRET-2", "SECRET-3", "SECRET-4", "SECRET-MD")
 
 
@@ -77,6 +82,8 @@ def toy_notebook():
         _code("print('SECRET-3: the instructor demo')", tags=["solution-only"]),
         _code('def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x  # SECRET-4\n    ### END SOLUTION\n\n\n'
               'check("99.3", triple)', tags=["exercise"]),
+        _code("### BEGIN SOLUTION\ngreeting = 'hello'\n### END SOLUTION", tags=["exercise"]),
+        _code('check("99.4", greeting)'),
     ]
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"c{i}"
@@ -145,7 +152,7 @@ def test_running_the_student_edition_stops_at_the_first_stub_with_its_hint(stude
         _kernel_run(nb, out.parent, allow_errors=False)
     assert "Exercise 99.1: The answer to everything" in str(err.value)
     ran = [c.execution_count is not None for c in nb.cells if c.cell_type == "code"]
-    assert ran == [True, True, False, False, False, False]  # setup, then the first stub; nothing after
+    assert ran == [True, True] + [False] * 6  # setup, then the first stub; nothing after
 
 
 def answer(nb, marker, new_lines):
@@ -161,7 +168,8 @@ def test_check_reports_passed_wrong_and_not_written(student, capsys):
     nb = nbformat.read(out, as_version=4)
     answer(nb, "Exercise 99.1", ["answer = 42"])            # right
     answer(nb, "def double", ["return x + 2"])              # wrong: the checker's hint must come back
-    # 99.3 left as handed out
+    # 99.3 left as handed out; 99.4's check cell deleted
+    nb.cells = [c for c in nb.cells if 'check("99.4"' not in c.source]
     handed_in = out.parent / "alice.ipynb"
     nbformat.write(nb, handed_in)
 
@@ -171,7 +179,8 @@ def test_check_reports_passed_wrong_and_not_written(student, capsys):
     assert "passed" in lines["99.1"]
     assert "wrong" in lines["99.2"] and "double(0) should be 0, got 2: multiply by 2, don't add 2" in lines["99.2"]
     assert "not written yet" in lines["99.3"] and "Exercise 99.3: Triple a number" in lines["99.3"]
-    assert "Traceback" not in report and "1 passed, 1 wrong, 1 not written yet" in report
+    assert "missing" in lines["99.4"] and 'no check("99.4", ...) call left' in lines["99.4"]
+    assert "Traceback" not in report and "1 passed, 1 wrong, 1 not written yet, 1 missing" in report
     assert "SECRET" not in handed_in.read_text()
 
 

@@ -210,7 +210,8 @@ def student_edition(nb, name: str = "notebook"):
         kept.append(cell)
     nb.cells = kept
     nb.metadata.pop("widgets", None)
-    nb.metadata[EDITION_KEY] = {"edition": "student", "built_from": name}
+    nb.metadata[EDITION_KEY] = {"edition": "student", "built_from": name,
+                                "exercises": sorted({i for i in stats.stubs if i != "?"}, key=_id_key)}
     # Belt and braces: nothing that looks like a marker may survive.
     for cell in nb.cells:
         if any(_BEGIN.match(l) or _END.match(l) for l in cell.source.splitlines()) or _MD_MARK.search(cell.source):
@@ -266,7 +267,7 @@ def build(notebooks, out_dir) -> list[tuple[Path, Path, BuildStats]]:
 # ----------------------------------------------------------------------------------------------
 
 def _id_key(exercise_id: str):
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\-]", exercise_id))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-]", exercise_id))
 
 
 def exercises_in_notebooks(notebooks=None) -> dict[str, list[str]]:
@@ -388,14 +389,15 @@ def format_list(markdown: bool = False) -> str:
 # Checking a student's notebook
 # ----------------------------------------------------------------------------------------------
 
-PASSED, WRONG, NOT_WRITTEN, ERROR, NOT_RUN = "passed", "wrong", "not written yet", "error", "not run"
-_SYMBOL = {PASSED: "✅", WRONG: "❌", NOT_WRITTEN: "📝", ERROR: "💥", NOT_RUN: "➖"}
+PASSED, WRONG, NOT_WRITTEN, ERROR, NOT_RUN, MISSING = (
+    "passed", "wrong", "not written yet", "error", "not run", "missing")
+_SYMBOL = {PASSED: "✅", WRONG: "❌", NOT_WRITTEN: "📝", ERROR: "💥", NOT_RUN: "➖", MISSING: "❓"}
 
 
 @dataclass
 class CheckResult:
     id: str
-    status: str          # passed / wrong / not written yet / error / not run
+    status: str          # passed / wrong / not written yet / error / not run / missing
     message: str         # the hint, or what went wrong
     cell: int            # index of the cell holding the check() call
 
@@ -538,7 +540,13 @@ def check_notebook(path, timeout: int = 600, env: dict | None = None, save_execu
     nb, timeouts, fatal = execute_notebook(nb, path.resolve().parent, timeout, env)
     if save_executed:
         nbformat.write(nb, save_executed)
-    return report_from_cells(nb.cells, timeouts), fatal
+    results = report_from_cells(nb.cells, timeouts)
+    # The student edition lists its exercises: one whose check() call was deleted is reported too.
+    checked = {r.id for r in results}
+    for ex_id in nb.metadata.get(EDITION_KEY, {}).get("exercises", []):
+        if ex_id not in checked:
+            results.append(CheckResult(ex_id, MISSING, f'no check("{ex_id}", ...) call left in the notebook', -1))
+    return results, fatal
 
 
 def format_report(results: list[CheckResult], name: str = "notebook") -> str:
@@ -553,7 +561,7 @@ def format_report(results: list[CheckResult], name: str = "notebook") -> str:
         if r.status != PASSED:
             line += f" — {'hint: ' if r.status in (WRONG, NOT_WRITTEN) else ''}{r.message}"
         lines.append(line)
-    counts = {s: sum(r.status == s for r in results) for s in (PASSED, WRONG, NOT_WRITTEN, ERROR, NOT_RUN)}
+    counts = {s: sum(r.status == s for r in results) for s in _SYMBOL}
     lines.append(f"  {len(results)} exercises: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     return "\n".join(lines)
 
