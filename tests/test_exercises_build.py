@@ -8,7 +8,6 @@ import argparse
 import ast
 import importlib.util
 import re
-import sys
 
 import nbformat
 import pytest
