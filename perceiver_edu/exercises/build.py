@@ -618,6 +618,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
+    if args.save_executed and len(args.notebooks) > 1:
+        print("error: --save-executed takes one notebook at a time", file=sys.stderr)
+        return 2
     failed = 0
     for path in args.notebooks:
         if not Path(path).is_file():
