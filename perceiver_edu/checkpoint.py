@@ -103,3 +103,110 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Ima
     load_weights(model, path)
     model.metadata = config.get("metadata", {})
     return model.to(device).eval()
+
+
+# --- Training state, for resuming an interrupted run exactly ------------------------------------
+#
+# A training checkpoint is a model checkpoint (above) plus two more files in the same directory:
+#
+# * ``training_state.safetensors``: every tensor of the optimizer state (Adam's moments and step
+#   counters) and the random-number-generator states, as flat named tensors;
+# * ``training_state.json``: everything else (step, epoch, the optimizer's hyper-parameters, the
+#   training config), as plain JSON.
+#
+# Both carry the step they were written at, so a crash between the writes is detected on load.
+
+TRAIN_FORMAT = "perceiver-edu-train/1"
+TRAIN_TENSORS, TRAIN_STATE = "training_state.safetensors", "training_state.json"
+
+
+def flatten_optimizer_state(state_dict: dict) -> tuple[dict, dict]:
+    """Split ``optimizer.state_dict()`` into ``(tensors, json_part)``; no pickle needed.
+
+    Tensors are named ``optimizer.state.<param index>.<key>``; non-tensor per-parameter values and
+    the ``param_groups`` (hyper-parameters) go to the JSON part.  Tuples (Adam's ``betas``) are
+    remembered by name so that :func:`unflatten_optimizer_state` gives them back as tuples.
+    """
+    tensors, scalars = {}, {}
+    for index, param_state in state_dict["state"].items():
+        for key, value in param_state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.state.{int(index)}.{key}"] = value.detach().contiguous().cpu()
+            else:
+                scalars.setdefault(str(int(index)), {})[key] = value
+    groups, tuple_keys = [], set()
+    for group in state_dict["param_groups"]:
+        plain = {}
+        for key, value in group.items():
+            if isinstance(value, tuple):
+                tuple_keys.add(key)
+                value = list(value)
+            if isinstance(value, torch.Tensor):
+                raise TypeError(f"optimizer param_group value {key!r} is a tensor; only scalars are supported")
+            plain[key] = value
+        groups.append(plain)
+    return tensors, {"state_scalars": scalars, "param_groups": groups, "tuple_keys": sorted(tuple_keys)}
+
+
+def unflatten_optimizer_state(tensors: dict, json_part: dict) -> dict:
+    """Inverse of :func:`flatten_optimizer_state`: a dict for ``optimizer.load_state_dict``."""
+    state: dict = {}
+    prefix = "optimizer.state."
+    for name, value in tensors.items():
+        if name.startswith(prefix):
+            index, key = name[len(prefix):].split(".", 1)
+            state.setdefault(int(index), {})[key] = value
+    for index, values in json_part.get("state_scalars", {}).items():
+        state.setdefault(int(index), {}).update(values)
+    tuple_keys = set(json_part.get("tuple_keys", []))
+    groups = [{k: (tuple(v) if k in tuple_keys else v) for k, v in g.items()} for g in json_part["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+def save_training_state(directory: str | Path, optimizer: torch.optim.Optimizer, state: dict,
+                        extra_tensors: dict | None = None) -> Path:
+    """Write the optimizer, ``extra_tensors`` (e.g. RNG states) and ``state`` (JSON-able, must hold
+    ``"step"``) next to a model checkpoint in ``directory``.  Each file is written atomically."""
+    if "step" not in state:
+        raise ValueError("training state must include 'step'")
+    directory = Path(directory)
+    tensors, optim_json = flatten_optimizer_state(optimizer.state_dict())
+    for name, value in (extra_tensors or {}).items():
+        if name.startswith("optimizer."):
+            raise ValueError(f"extra tensor name {name!r} clashes with the optimizer's names")
+        tensors[name] = value.detach().contiguous().cpu()
+    step = str(int(state["step"]))
+    atomic_write(directory / TRAIN_TENSORS,
+                 lambda tmp: save_file(tensors, tmp, metadata={"format": TRAIN_FORMAT, "step": step}))
+    atomic_write_json(directory / TRAIN_STATE, {"format": TRAIN_FORMAT, **state, "optimizer": optim_json})
+    return directory
+
+
+def has_training_state(directory: str | Path) -> bool:
+    directory = Path(directory)
+    return all((directory / name).is_file() for name in (WEIGHTS, CONFIG, TRAIN_TENSORS, TRAIN_STATE))
+
+
+def load_training_state(directory: str | Path) -> tuple[dict, dict]:
+    """``(state, tensors)`` written by :func:`save_training_state`; checks that the files agree.
+
+    ``state["optimizer"]`` goes with ``tensors`` to :func:`unflatten_optimizer_state`.
+    """
+    from safetensors import safe_open
+
+    directory = Path(directory)
+    missing = [name for name in (TRAIN_TENSORS, TRAIN_STATE) if not (directory / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{directory} holds no training state to resume from: {', '.join(missing)} "
+                                f"missing (it is written by the trainer next to {WEIGHTS})")
+    state = json.loads((directory / TRAIN_STATE).read_text())
+    if state.get("format") != TRAIN_FORMAT:
+        raise ValueError(f"{directory / TRAIN_STATE}: format {state.get('format')!r} is not {TRAIN_FORMAT!r}")
+    with safe_open(directory / TRAIN_TENSORS, framework="pt") as f:
+        tensor_step = (f.metadata() or {}).get("step")
+    model_step = read_checkpoint_config(directory).get("metadata", {}).get("step")
+    steps = {"training_state.json": state["step"], TRAIN_TENSORS: tensor_step, CONFIG: model_step}
+    if len({str(s) for s in steps.values()}) != 1:
+        raise ValueError(f"{directory}: the checkpoint files were written at different steps {steps} "
+                         f"(a crash between writes?); delete the directory or resume from another")
+    return state, load_file(directory / TRAIN_TENSORS, device="cpu")

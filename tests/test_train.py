@@ -1,0 +1,210 @@
+"""The trainer: reproducible, exactly resumable, with a schedule, augmentation and checkpoints
+that never use pickle.  Tiny models on small real-data subsets, so that each test takes seconds."""
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from perceiver_edu.checkpoint import (flatten_optimizer_state, load_training_state, save_checkpoint,
+                                      save_training_state, unflatten_optimizer_state)
+from perceiver_edu.data import ImageDataset, load_fashion_mnist
+from perceiver_edu.train import (TrainConfig, accuracy, build_model, epoch_order, lr_at, preset,
+                                 random_translate, read_metrics, train)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data():
+    train_set = load_fashion_mnist("train").subset(192, seed=1)  # 6 steps of 32 per epoch
+    test_set = load_fashion_mnist("test").subset(64, seed=1)
+    return train_set, test_set
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    base = dict(num_latents=4, latent_dim=16, num_cross_attends=2, self_attends_per_block=1, self_heads=2,
+                num_bands=2, epochs=2, batch_size=32, lr=3e-3, warmup_steps=3, log_every=2, seed=3,
+                device="cpu", num_threads=None)
+    return TrainConfig(**{**base, **overrides})
+
+
+def losses_of(config, data, **kwargs):
+    seen = []
+    result = train(config, progress=False, data=data, on_step=lambda step, r: seen.append((step, r["loss"])),
+                   **kwargs)
+    return result, seen
+
+
+# --- schedule, accuracy, augmentation, data order ------------------------------------------------
+def test_lr_schedule_warms_up_then_decays_to_min():
+    lrs = [lr_at(s, 100, lr=1.0, warmup_steps=10, min_lr=0.1) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)  # linear warm-up
+    assert all(a < b for a, b in zip(lrs[:9], lrs[1:10]))
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # then monotone decay
+    assert lrs[55] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 45 / 90)))
+    assert lr_at(100, 100, 1.0, 10, 0.1) == pytest.approx(0.1)
+
+
+def test_accuracy_counts_argmax_matches():
+    logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    assert accuracy(logits, torch.tensor([1, 0, 0, 0])) == pytest.approx(0.75)
+
+
+def test_random_translate_shifts_whole_images_with_zero_fill():
+    images = torch.rand(16, 1, 6, 6) + 0.5  # strictly positive, so zero fill is visible
+    out = random_translate(images, 2, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape
+    for img, shifted in zip(images[:, 0], out[:, 0]):
+        padded = torch.nn.functional.pad(img, (2, 2, 2, 2))
+        windows = [padded[r:r + 6, c:c + 6] for r in range(5) for c in range(5)]
+        assert any(torch.equal(shifted, w) for w in windows), "not a translated crop of the padded image"
+    assert not torch.equal(out, images)
+    assert torch.equal(random_translate(images, 0, torch.Generator()), images)
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    assert torch.equal(epoch_order(50, 1, 3), epoch_order(50, 1, 3))
+    assert not torch.equal(epoch_order(50, 1, 3), epoch_order(50, 1, 4))
+    assert sorted(epoch_order(50, 1, 3).tolist()) == list(range(50))
+
+
+def test_config_validation_and_presets():
+    with pytest.raises(ValueError, match="dataset"):
+        TrainConfig(dataset="cifar")
+    with pytest.raises(ValueError, match="min_lr"):
+        TrainConfig(lr=1e-3, min_lr=1e-2)
+    assert preset("cpu", epochs=1).epochs == 1 and preset("cpu").num_threads == 2
+    with pytest.raises(ValueError, match="preset"):
+        preset("tpu")
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(data):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RuntimeError, match="no CUDA"):
+        train(tiny_config(device="cuda"), progress=False, data=data)
+
+
+# --- optimizer state without pickle ----------------------------------------------------------------
+def test_optimizer_state_roundtrip_without_pickle(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.8, 0.95))
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(4, 3)).sum().backward()
+        opt.step()
+    tensors, json_part = flatten_optimizer_state(opt.state_dict())
+    json.dumps(json_part)  # plain JSON
+    restored = unflatten_optimizer_state(tensors, json.loads(json.dumps(json_part)))
+    opt2 = torch.optim.AdamW(model.parameters(), lr=1.0)
+    opt2.load_state_dict(restored)
+    assert opt2.param_groups[0]["betas"] == (0.8, 0.95) and opt2.param_groups[0]["lr"] == 1e-2
+    for p in model.parameters():
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(opt2.state[p][key], opt.state[p][key])
+
+
+def test_training_state_files_must_agree(tmp_path, data):
+    model = build_model(tiny_config(), data[0])
+    opt = torch.optim.AdamW(model.parameters())
+    save_checkpoint(model, tmp_path, metadata={"step": 5})
+    save_training_state(tmp_path, opt, {"step": 5}, {"rng.torch": torch.get_rng_state()})
+    state, tensors = load_training_state(tmp_path)
+    assert state["step"] == 5 and torch.equal(tensors["rng.torch"], torch.get_rng_state())
+    save_checkpoint(model, tmp_path, metadata={"step": 6})  # as if a crash happened before the rest
+    with pytest.raises(ValueError, match="different steps"):
+        load_training_state(tmp_path)
+    with pytest.raises(FileNotFoundError, match="training state"):
+        load_training_state(tmp_path / "nothing")
+
+
+# --- the trainer -----------------------------------------------------------------------------------
+def test_same_seed_same_loss_curve(data):
+    _, first = losses_of(tiny_config(epochs=1), data)
+    _, second = losses_of(tiny_config(epochs=1), data)
+    assert len(first) == 6 and first == second  # bitwise identical on the CPU
+    _, other = losses_of(tiny_config(epochs=1, seed=4), data)
+    assert other != first
+
+
+def test_training_learns_and_logs(tmp_path, data):
+    result, seen = losses_of(tiny_config(epochs=3, lr=5e-3), data, out_dir=tmp_path)
+    log = read_metrics(tmp_path)
+    assert log == result.history
+    train_records = [r for r in log if r["split"] == "train"]
+    test_records = [r for r in log if r["split"] == "test"]
+    assert [r["step"] for r in test_records] == [6, 12, 18]  # evaluated at every epoch's end
+    assert train_records[-1]["loss"] < train_records[0]["loss"]
+    assert result.step == 18 and result.test_accuracy == test_records[-1]["acc"]
+    assert not result.model.training
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["config.json", "metrics.jsonl", "model.safetensors", "training_state.json",
+                     "training_state.safetensors"]
+    assert not any(p.suffix in (".pt", ".pth", ".pkl") for p in tmp_path.iterdir())
+
+
+def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path, data):
+    config = tiny_config(epochs=2, augment=True, save_every=0)
+    full, full_losses = losses_of(config, data, out_dir=tmp_path / "full")
+
+    def interrupt(step, record):
+        if step == 9:  # in the middle of epoch 2, after the epoch-1 checkpoint
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, out_dir=tmp_path / "cut", progress=False, data=data, on_step=interrupt)
+    state, _ = load_training_state(tmp_path / "cut")
+    assert state["step"] == 9  # Ctrl-C saved the step it stopped at
+    resumed, resumed_losses = losses_of(config, data, out_dir=tmp_path / "cut", resume=True)
+    assert resumed.step == full.step == 12
+    assert [s for s, _ in resumed_losses] == list(range(10, 13))
+    assert resumed_losses == full_losses[9:]  # same batches, same augmentation, same optimizer state
+    full_weights = load_file(tmp_path / "full" / "model.safetensors")
+    resumed_weights = load_file(tmp_path / "cut" / "model.safetensors")
+    assert all(torch.equal(full_weights[k], resumed_weights[k]) for k in full_weights)
+    assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "full")  # the log too
+
+
+def test_resume_with_another_config_names_the_difference(tmp_path, data):
+    train(tiny_config(epochs=1), out_dir=tmp_path, progress=False, data=data)
+    with pytest.raises(ValueError, match="latent_dim: saved 16, now 32"):
+        train(tiny_config(epochs=1, latent_dim=32), out_dir=tmp_path, resume=True, progress=False, data=data)
+    with pytest.raises(FileNotFoundError, match="no training checkpoint"):
+        train(tiny_config(), out_dir=tmp_path / "empty", resume=True, progress=False, data=data)
+
+
+def test_cli_trains_resumes_and_exports(tmp_path, monkeypatch, data):
+    import perceiver_edu.train as train_module
+    from perceiver_edu import load_checkpoint
+
+    monkeypatch.setattr(train_module, "load_data", lambda config: data)
+    args = ["--preset", "cpu", "--num-latents", "4", "--latent-dim", "16", "--self-heads", "2", "--num-bands", "2",
+            "--epochs", "1", "--batch-size", "64", "--warmup-steps", "1", "--device", "cpu", "--no-progress",
+            "--num-threads", "1", "--out", str(tmp_path / "run"), "--export", str(tmp_path / "export")]
+    assert train_module.main(args) == 0
+    model = load_checkpoint(tmp_path / "export")
+    meta = model.metadata
+    assert meta["step"] == 3 and meta["dataset"] == "fashion-mnist" and 0 <= meta["test_accuracy"] <= 1
+    assert "--latent-dim 16" in meta["command"]
+    assert model.config.latent_dim == 16 and not (tmp_path / "export" / "training_state.json").exists()
+    assert train_module.main(args + ["--resume"]) == 0  # nothing left to do: finishes at once
+
+
+def test_cli_is_registered_with_the_package_command():
+    import argparse
+
+    from perceiver_edu.train import register_cli
+    parser = argparse.ArgumentParser()
+    register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--dataset", "mnist", "--augment", "--lr", "0.001", "--epochs", "2"])
+    assert args.dataset == "mnist" and args.augment is True and args.lr == 0.001 and args.epochs == 2
