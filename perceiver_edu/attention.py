@@ -5,6 +5,8 @@
 may come from different arrays: that is cross-attention), splits heads and calls PyTorch's fused
 ``scaled_dot_product_attention``.  Asked for them, it also returns the *pre-softmax* scores
 Q K^T / sqrt(d) that the paper's Fig. 3 plots; only then does it take the explicit (slower) path.
+``chunked_attention`` computes the same result over the keys in chunks with an *online softmax*,
+so that the keys and values of a very large input never exist all at once (chapter 13).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 
@@ -56,16 +59,21 @@ class MultiHeadAttention(nn.Module):
         b, n, _ = t.shape  # (B, n, H*d) -> (B, H, n, d)
         return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
+    def keys_values(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values ``(B, H, M, d)`` of ``inputs (B, M, kv_dim)``, one matmul for both."""
+        k, v = self.to_kv(inputs).chunk(2, dim=-1)
+        return self._split_heads(k), self._split_heads(v)
+
     def forward(self, queries: torch.Tensor, inputs: torch.Tensor, return_scores: bool = False,
-                input_mask: torch.Tensor | None = None):
+                input_mask: torch.Tensor | None = None, keys_values: tuple | None = None):
         """Return ``out (B, N, out_dim)``; with ``return_scores`` also ``scores (B, H, N, M)``.
 
         ``input_mask (B, M)``, optional boolean: ``False`` marks padding elements of ``inputs``
-        that no query may attend to.
+        that no query may attend to.  ``keys_values``: ``self.keys_values(inputs)`` if the caller
+        already has it (the Perceiver's shared cross-attend reuses it across repeats).
         """
         q = self._split_heads(self.to_q(queries))  # (B, H, N, d)
-        k, v = self.to_kv(inputs).chunk(2, dim=-1)
-        k, v = self._split_heads(k), self._split_heads(v)  # (B, H, M, d)
+        k, v = self.keys_values(inputs) if keys_values is None else keys_values  # (B, H, M, d)
         mask = None
         if input_mask is not None:
             if input_mask.shape != inputs.shape[:2] or input_mask.dtype != torch.bool:
@@ -79,3 +87,39 @@ class MultiHeadAttention(nn.Module):
         b, _, n, _ = out.shape
         out = self.to_out(out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim))
         return (out, scores) if return_scores else out
+
+
+def chunked_attention(q: torch.Tensor, inputs: torch.Tensor, keys_values, chunk_size: int,
+                      return_scores: bool = False):
+    """Attention of ``q (B, H, N, d)`` over ``inputs (B, M, C)``, ``chunk_size`` inputs at a time.
+
+    ``keys_values(chunk)`` maps an input chunk ``(B, m, C)`` to its keys and values ``(B, H, m, d)``.
+    Each chunk j gives its own softmax-normalised output ``o_j`` and the log of its normaliser,
+    ``lse_j = logsumexp_m(scores)``.  The full softmax over all M keys is the mix
+    ``out = sum_j exp(lse_j - lse) o_j`` with ``lse = logsumexp_j(lse_j)``: the *online softmax*.
+    When gradients are needed each chunk runs under ``torch.utils.checkpoint``: its keys, values
+    and weights are recomputed in the backward pass instead of being stored, so memory no longer
+    grows with M * D, only with the inputs themselves (and the scores, if asked for).
+    Returns ``out (B, H, N, d)`` and, with ``return_scores``, the pre-softmax ``scores (B, H, N, M)``.
+    """
+    scale = 1 / math.sqrt(q.shape[-1])
+
+    def one_chunk(q, chunk):
+        k, v = keys_values(chunk)  # (B, H, m, d)
+        scores = q @ k.transpose(-2, -1) * scale  # (B, H, N, m)
+        lse = scores.logsumexp(dim=-1, keepdim=True)  # (B, H, N, 1)
+        return (scores - lse).exp() @ v, lse, scores
+
+    outs, lses, all_scores = [], [], []
+    for chunk in inputs.split(chunk_size, dim=1):
+        if torch.is_grad_enabled() and not return_scores:
+            o, lse, _ = torch.utils.checkpoint.checkpoint(one_chunk, q, chunk, use_reentrant=False)
+        else:
+            o, lse, s = one_chunk(q, chunk)
+            all_scores.append(s)
+        outs.append(o)
+        lses.append(lse)
+    lse = torch.cat(lses, dim=-1)  # (B, H, N, num_chunks)
+    mix = (lse - lse.logsumexp(dim=-1, keepdim=True)).exp()  # each chunk's share of the softmax mass
+    out = sum(mix[..., j:j + 1] * o for j, o in enumerate(outs))  # (B, H, N, d)
+    return (out, torch.cat(all_scores, dim=-1)) if return_scores else out

@@ -7,6 +7,8 @@
 layers].  With ``share_weights=True`` (the paper's choice) every repeat after the first reuses
 one cross-attend block, and every repeat reuses one latent transformer, so the model is an RNN
 unrolled in depth whose parameter count stops growing after the second cross-attend.
+Since the shared cross-attend sees the same inputs with the same weights in every repeat, the
+keys and values of the inputs (the O(M) part of its work) are computed once and reused.
 The logits are a linear layer on the LayerNorm of the mean over latents.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ class PerceiverConfig:
     cross_heads: int = 1
     self_heads: int = 8
     widening: int = 4  # MLP hidden size = widening * D
+    cross_attend_chunk_size: int | None = None  # attend to the inputs this many at a time (huge M)
 
     def __post_init__(self):
         for name in ("input_channels", "num_classes", "num_latents", "latent_dim", "num_cross_attends",
@@ -43,6 +46,8 @@ class PerceiverConfig:
             raise ValueError(f"latent_dim={self.latent_dim} must be divisible by self_heads={self.self_heads}")
         if self.latent_dim % self.cross_heads:
             raise ValueError(f"latent_dim={self.latent_dim} must be divisible by cross_heads={self.cross_heads}")
+        if self.cross_attend_chunk_size is not None and self.cross_attend_chunk_size < 1:
+            raise ValueError(f"cross_attend_chunk_size must be None or >= 1, got {self.cross_attend_chunk_size}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,7 +63,7 @@ class Perceiver(nn.Module):
         nn.init.trunc_normal_(self.latents, std=0.02, a=-0.04, b=0.04)
 
         def cross():
-            return CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening)
+            return CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening, c.cross_attend_chunk_size)
 
         def latent_transformer():
             return LatentTransformer(c.latent_dim, c.self_attends_per_block, c.self_heads, c.widening)
@@ -92,14 +97,17 @@ class Perceiver(nn.Module):
         """The final latent array ``(B, N, D)`` (and the per-cross-attend score maps if asked)."""
         self.check_inputs(x)
         latents = self.latents.expand(x.shape[0], -1, -1)  # (B, N, D), no copy
-        maps = []
+        maps, kv = [], {}  # kv: the inputs' keys/values, once per distinct cross-attend module
         for i in range(self.config.num_cross_attends):
             cross_attend, latent_transformer = self.block(i)
+            j = min(i, len(self.cross_attends) - 1)  # which cross-attend module this repeat uses
+            if j not in kv and self.config.cross_attend_chunk_size is None:
+                kv[j] = cross_attend.keys_values(x)  # (B, H, M, d) each; reused by later repeats
             if return_attention:
-                latents, scores = cross_attend(latents, x, return_scores=True)  # scores (B, H, N, M)
+                latents, scores = cross_attend(latents, x, True, kv.get(j))  # scores (B, H, N, M)
                 maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads
             else:
-                latents = cross_attend(latents, x)
+                latents = cross_attend(latents, x, keys_values=kv.get(j))
             latents = latent_transformer(latents)
         return (latents, maps) if return_attention else latents
 

@@ -1,0 +1,112 @@
+"""The fast paths compute what the plain model computes: keys/values reused across repeats, and
+cross-attention over the inputs in chunks (online softmax, checkpointed per chunk)."""
+import math
+
+import pytest
+import torch
+
+from perceiver_edu import Perceiver, PerceiverConfig
+from perceiver_edu.attention import attention, chunked_attention
+
+
+def config(**kw):
+    base = dict(input_channels=7, num_classes=3, num_latents=8, latent_dim=16, num_cross_attends=3,
+                self_attends_per_block=1, self_heads=4)
+    base.update(kw)
+    return PerceiverConfig(**base)
+
+
+def plain_encode(model, x):
+    """The Perceiver's loop written naively: every repeat projects the inputs again."""
+    latents = model.latents.expand(x.shape[0], -1, -1)
+    for i in range(model.config.num_cross_attends):
+        cross, latent_transformer = model.block(i)
+        normed = cross.latent_norm(latents)
+        q = cross.attn._split_heads(cross.attn.to_q(normed))
+        k, v = cross.attn.to_kv(cross.input_norm(x)).chunk(2, dim=-1)
+        out, _, _ = attention(q, cross.attn._split_heads(k), cross.attn._split_heads(v))
+        b, h, n, d = out.shape
+        latents = latents + cross.attn.to_out(out.transpose(1, 2).reshape(b, n, h * d))
+        latents = latent_transformer(latents + cross.mlp(latents))
+    return latents
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_reused_keys_values_equal_naive_loop(share):
+    torch.manual_seed(0)
+    model = Perceiver(config(share_weights=share, cross_heads=2)).double()
+    x = torch.randn(2, 13, 7, dtype=torch.float64)
+    torch.testing.assert_close(model.encode(x), plain_encode(model, x))
+
+
+def test_chunked_attention_equals_softmax_attention():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 3, 5, 4, generator=g, dtype=torch.float64) * 3  # large scores: stability matters
+    inputs = torch.randn(2, 23, 6, generator=g, dtype=torch.float64)
+    wk, wv = (torch.randn(6, 3 * 4, generator=g, dtype=torch.float64) for _ in range(2))
+
+    def keys_values(chunk):
+        b, m, _ = chunk.shape
+        return [(chunk @ w).view(b, m, 3, 4).transpose(1, 2) for w in (wk, wv)]
+
+    k, v = keys_values(inputs)
+    want, _, want_scores = attention(q, k, v)
+    for chunk_size in (1, 5, 23, 100):
+        out, scores = chunked_attention(q, inputs, keys_values, chunk_size, return_scores=True)
+        torch.testing.assert_close(out, want)
+        torch.testing.assert_close(scores, want_scores)
+        torch.testing.assert_close(chunked_attention(q, inputs, keys_values, chunk_size), want)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 7, 50])
+def test_chunked_model_equals_plain_values_gradients_maps(chunk_size):
+    torch.manual_seed(0)
+    plain = Perceiver(config(cross_heads=2)).double()
+    chunked = Perceiver(config(cross_heads=2, cross_attend_chunk_size=chunk_size)).double()
+    chunked.load_state_dict(plain.state_dict())  # same keys and shapes: the option adds no weights
+    x = torch.randn(2, 17, 7, dtype=torch.float64)
+    x_plain, x_chunked = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_plain, out_chunked = plain(x_plain), chunked(x_chunked)
+    torch.testing.assert_close(out_chunked, out_plain)
+    weights = torch.randn_like(out_plain)
+    (out_plain * weights).sum().backward()
+    (out_chunked * weights).sum().backward()
+    torch.testing.assert_close(x_chunked.grad, x_plain.grad)
+    grads = dict(chunked.named_parameters())
+    for name, p in plain.named_parameters():
+        torch.testing.assert_close(grads[name].grad, p.grad, msg=lambda m: f"{name}: {m}")
+    logits_p, maps_p = plain(x, return_attention=True)
+    logits_c, maps_c = chunked(x, return_attention=True)
+    torch.testing.assert_close(logits_c, logits_p)
+    assert len(maps_c) == len(maps_p)
+    for a, b in zip(maps_c, maps_p):
+        torch.testing.assert_close(a, b)
+
+
+def test_chunked_training_does_not_keep_per_chunk_keys():
+    """Under autograd each chunk is checkpointed: nothing of size M is saved for the backward pass
+    except (views of) the inputs themselves; the plain path saves keys, values, weights of size M."""
+    m = 97
+
+    def saved_shapes(chunk_size):
+        torch.manual_seed(0)
+        model = Perceiver(config(num_cross_attends=2, cross_attend_chunk_size=chunk_size))
+        x = torch.randn(1, m, 7)
+        saved = []
+
+        def pack(t):
+            saved.append(tuple(t.shape))
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = model(x).sum()
+        loss.backward()
+        return [s for s in saved if m in s and s != (1, m, 7)]
+
+    assert saved_shapes(None)  # the plain path keeps (B, H, M, d) keys/values and (B, H, N, M) weights
+    assert saved_shapes(8) == []
+
+
+def test_bad_chunk_size():
+    with pytest.raises(ValueError, match="cross_attend_chunk_size"):
+        config(cross_attend_chunk_size=0)
