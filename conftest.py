@@ -7,5 +7,4 @@ import os
 
 os.environ.setdefault("PERCEIVER_EDU_MODE", "quick")
 os.environ.setdefault("PERCEIVER_EDU_DEVICE", "cpu")
-os.environ.setdefault("MPLBACKEND", "agg")
 os.environ.setdefault("TQDM_MININTERVAL", "5")
