@@ -201,7 +201,7 @@ def _grey(image: torch.Tensor, index: int = 0) -> np.ndarray:
 
 
 def _show_image(ax, grey: np.ndarray, title: str = "input image"):
-    ax.imshow(grey, cmap="gray")
+    ax.imshow(grey, cmap="gray", interpolation="nearest")
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("column (pixels)", fontsize=8)
     ax.set_ylabel("row (pixels)", fontsize=8)
@@ -248,7 +248,8 @@ def plot_attention_grid(image: torch.Tensor, maps: Sequence[torch.Tensor], cross
         data = softmax_weights(per_image[ca]) if weights else per_image[ca]
         for c, lat in enumerate(cols):
             ax = fig.add_subplot(grid[r, c + 1])
-            ax.imshow(data[lat].reshape(h, w).numpy(), cmap=WEIGHTS_CMAP if weights else SCORES_CMAP)
+            ax.imshow(data[lat].reshape(h, w).numpy(), cmap=WEIGHTS_CMAP if weights else SCORES_CMAP,
+                      interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -281,7 +282,8 @@ def plot_latent_grid(image: torch.Tensor, maps: torch.Tensor, latents=None, inde
     _show_image(fig.add_subplot(grid[:min(nrows, 3), 0]), grey)
     for k, lat in enumerate(latents):
         ax = fig.add_subplot(grid[k // ncols, k % ncols + 1])
-        ax.imshow(data[lat].reshape(h, w).numpy(), cmap=WEIGHTS_CMAP if weights else SCORES_CMAP)
+        ax.imshow(data[lat].reshape(h, w).numpy(), cmap=WEIGHTS_CMAP if weights else SCORES_CMAP,
+                  interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"latent {lat}", fontsize=7, pad=2)
@@ -294,10 +296,10 @@ def plot_latent_grid(image: torch.Tensor, maps: torch.Tensor, latents=None, inde
 
 def _overlay(ax, grey: np.ndarray, weights_hw: np.ndarray, max_alpha: float = 0.85):
     """Grey image with the weights as a heat map whose opacity grows with the weight."""
-    ax.imshow(grey, cmap="gray")
+    ax.imshow(grey, cmap="gray", interpolation="nearest")
     peak = float(weights_hw.max())
     alpha = max_alpha * weights_hw / peak if peak > 0 else np.zeros_like(weights_hw)
-    ax.imshow(weights_hw, cmap=WEIGHTS_CMAP, alpha=np.clip(alpha, 0, 1))
+    ax.imshow(weights_hw, cmap=WEIGHTS_CMAP, alpha=np.clip(alpha, 0, 1), interpolation="nearest")
 
 
 def overlay_weights(image: torch.Tensor, weights: torch.Tensor, latents=(0, 1, 2, 3), index: int = 0,

@@ -153,7 +153,7 @@ class AttentionExplorer:
         grey = image.mean(dim=0).numpy()
         _show_image(axes[0], grey, "input (after perturbation)")
         data = (softmax_weights(scores) if weights else scores)[lat].reshape(h, w).numpy()
-        im = axes[1].imshow(data, cmap=WEIGHTS_CMAP if weights else SCORES_CMAP)
+        im = axes[1].imshow(data, cmap=WEIGHTS_CMAP if weights else SCORES_CMAP, interpolation="nearest")
         axes[1].set_title("softmax weights" if weights else "pre-softmax scores q·k/√d", fontsize=9)
         axes[1].set_xlabel("column (pixels)", fontsize=8)
         axes[1].set_ylabel("row (pixels)", fontsize=8)
