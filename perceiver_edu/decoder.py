@@ -14,6 +14,33 @@ from torch import nn
 
 from .blocks import CrossAttention
 from .perceiver import Perceiver, PerceiverConfig
+from .position import fourier_features, position_grid
+
+
+def position_queries(index: torch.Tensor, shape: tuple[int, ...], num_bands: int, max_freq: float) -> torch.Tensor:
+    """Output queries for grid positions: the Fourier features of the elements ``index`` points to.
+
+    Args:
+        index: ``(B, O)`` integer indices into the row-major flattened grid of ``shape``
+            (for a 28x28 image, pixel (row r, column c) has index ``r * 28 + c``).
+        shape: the grid, e.g. ``(H, W)``.
+        num_bands, max_freq: as in :func:`~perceiver_edu.position.fourier_features`.
+
+    Returns:
+        ``(B, O, d * (2 * num_bands + 1))``: exactly the position features the encoder's input
+        carries for the same elements, so a query asks "what is at this position?".
+    """
+    size = 1
+    for s in shape:
+        size *= int(s)
+    if not isinstance(index, torch.Tensor) or index.dim() != 2 or index.dtype.is_floating_point:
+        shape_ = tuple(index.shape) if isinstance(index, torch.Tensor) else type(index).__name__
+        raise ValueError(f"expected an integer index of shape (B, O), got {shape_}")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= size):
+        raise ValueError(f"index values must lie in [0, {size}) for a grid of shape {tuple(shape)}, "
+                         f"got [{int(index.min())}, {int(index.max())}]")
+    pos = fourier_features(position_grid(shape, device=index.device), num_bands, max_freq)  # (*shape, P)
+    return pos.reshape(size, -1)[index]  # (B, O, P)
 
 
 class PerceiverIODecoder(nn.Module):
@@ -26,8 +53,14 @@ class PerceiverIODecoder(nn.Module):
         self.out = nn.Sequential(nn.LayerNorm(query_dim), nn.Linear(query_dim, out_dim))
 
     def forward(self, queries: torch.Tensor, latents: torch.Tensor, return_scores: bool = False):
+        """``return_scores`` also gives the pre-softmax scores ``(B, H, O, N)`` of each query over the latents."""
         if queries.dim() != 3 or latents.dim() != 3 or queries.shape[0] != latents.shape[0]:
             raise ValueError(f"expected queries (B, O, Q) and latents (B, N, D) with the same B, got "
+                             f"{tuple(queries.shape)} and {tuple(latents.shape)}")
+        q_dim = self.cross_attend.latent_norm.normalized_shape[0]
+        d_dim = self.cross_attend.input_norm.normalized_shape[0]
+        if queries.shape[-1] != q_dim or latents.shape[-1] != d_dim:
+            raise ValueError(f"the decoder was built for queries (B, O, {q_dim}) and latents (B, N, {d_dim}), got "
                              f"{tuple(queries.shape)} and {tuple(latents.shape)}")
         out = self.cross_attend(queries, latents, return_scores)
         out, scores = out if return_scores else (out, None)
@@ -52,10 +85,21 @@ class PerceiverIO(nn.Module):
             self.queries = nn.Parameter(torch.empty(num_learned_queries, query_dim))
             nn.init.trunc_normal_(self.queries, std=0.02, a=-0.04, b=0.04)
 
-    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
-        latents = self.encoder.encode(x)  # (B, N, D)
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Byte array ``(B, M, C)`` -> latents ``(B, N, D)``: all the decoder will ever see of ``x``."""
+        return self.encoder.encode(x)
+
+    def decode(self, latents: torch.Tensor, queries: torch.Tensor | None = None, return_scores: bool = False):
+        """Latents ``(B, N, D)`` + queries ``(B, O, Q)`` (or the learned ones) -> ``(B, O, out_dim)``.
+
+        Encode once, decode many times: the outputs can be asked for in chunks, or a few at a time
+        during training, because each output depends only on its own query and the latents.
+        """
         if queries is None:
             if self.queries is None:
                 raise ValueError("no queries given and the model has no learned queries (num_learned_queries=0)")
-            queries = self.queries.expand(x.shape[0], -1, -1)  # (B, O, Q)
-        return self.decoder(queries, latents)  # (B, O, out_dim)
+            queries = self.queries.expand(latents.shape[0], -1, -1)  # (B, O, Q)
+        return self.decoder(queries, latents, return_scores)
+
+    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x), queries)  # (B, O, out_dim)

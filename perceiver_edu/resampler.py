@@ -17,6 +17,27 @@ from .attention import MultiHeadAttention
 from .blocks import MLP
 
 
+def pad_tokens(sequences: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch feature-token sequences of different lengths: ``[(T_i, D), ...]`` ->
+    ``(padded (B, T_max, D), mask (B, T_max))``.
+
+    Each sequence is copied to the start of its row and followed by zeros; ``mask`` is a bool tensor,
+    True on real tokens and False on padding, the ``input_mask`` that :class:`PerceiverResampler` takes.
+    """
+    if not sequences or any(not isinstance(s, torch.Tensor) or s.dim() != 2 for s in sequences):
+        raise ValueError("expected a non-empty list of (T_i, D) tensors")
+    dim = sequences[0].shape[1]
+    if any(s.shape[1] != dim for s in sequences):
+        raise ValueError(f"all sequences must have the same width D, got {[tuple(s.shape) for s in sequences]}")
+    t_max = max(len(s) for s in sequences)
+    padded = sequences[0].new_zeros(len(sequences), t_max, dim)  # (B, T_max, D)
+    mask = torch.zeros(len(sequences), t_max, dtype=torch.bool, device=sequences[0].device)  # (B, T_max)
+    for i, s in enumerate(sequences):
+        padded[i, :len(s)] = s
+        mask[i, :len(s)] = True
+    return padded, mask
+
+
 class ResamplerLayer(nn.Module):
     """latents (B, N, D) attend to [inputs (B, T, D); latents]; residual; MLP; residual."""
 
@@ -48,10 +69,13 @@ class PerceiverResampler(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, inputs: torch.Tensor, input_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``input_mask (B, T)`` bool, optional: False marks padding tokens."""
+        """``input_mask (B, T)`` bool, optional: False marks padding tokens (see :func:`pad_tokens`)."""
         dim = self.latents.shape[1]
         if inputs.dim() != 3 or inputs.shape[-1] != dim:
             raise ValueError(f"expected feature tokens of shape (B, T, {dim}), got {tuple(inputs.shape)}")
+        if input_mask is not None and (input_mask.dtype != torch.bool or input_mask.shape != inputs.shape[:2]):
+            raise ValueError(f"input_mask must be a bool tensor of shape (B, T) = {tuple(inputs.shape[:2])}, True on "
+                             f"real tokens, got {input_mask.dtype} {tuple(input_mask.shape)}")
         latents = self.latents.expand(inputs.shape[0], -1, -1)  # (B, N, D)
         for layer in self.layers:
             latents = layer(latents, inputs, input_mask)
