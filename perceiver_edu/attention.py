@@ -116,7 +116,8 @@ def chunked_attention(q: torch.Tensor, inputs: torch.Tensor, keys_values, chunk_
             o, lse, _ = torch.utils.checkpoint.checkpoint(one_chunk, q, chunk, use_reentrant=False)
         else:
             o, lse, s = one_chunk(q, chunk)
-            all_scores.append(s)
+            if return_scores:
+                all_scores.append(s)
         outs.append(o)
         lses.append(lse)
     lse = torch.cat(lses, dim=-1)  # (B, H, N, num_chunks)

@@ -97,12 +97,14 @@ class Perceiver(nn.Module):
         """The final latent array ``(B, N, D)`` (and the per-cross-attend score maps if asked)."""
         self.check_inputs(x)
         latents = self.latents.expand(x.shape[0], -1, -1)  # (B, N, D), no copy
-        maps, kv = [], {}  # kv: the inputs' keys/values, once per distinct cross-attend module
-        for i in range(self.config.num_cross_attends):
+        c = self.config
+        maps, kv = [], {}  # kv: the inputs' keys/values for the cross-attend that repeats reuse
+        for i in range(c.num_cross_attends):
             cross_attend, latent_transformer = self.block(i)
             j = min(i, len(self.cross_attends) - 1)  # which cross-attend module this repeat uses
-            if j not in kv and self.config.cross_attend_chunk_size is None:
-                kv[j] = cross_attend.keys_values(x)  # (B, H, M, d) each; reused by later repeats
+            reused = j == len(self.cross_attends) - 1 and i + 1 < c.num_cross_attends
+            if reused and j not in kv and c.cross_attend_chunk_size is None:
+                kv[j] = cross_attend.keys_values(x)  # (B, H, M, d) each, computed once
             if return_attention:
                 latents, scores = cross_attend(latents, x, True, kv.get(j))  # scores (B, H, N, M)
                 maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads

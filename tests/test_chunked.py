@@ -110,3 +110,17 @@ def test_chunked_training_does_not_keep_per_chunk_keys():
 def test_bad_chunk_size():
     with pytest.raises(ValueError, match="cross_attend_chunk_size"):
         config(cross_attend_chunk_size=0)
+
+
+def test_chunked_inference_memory_is_bounded():
+    from perceiver_edu.profiling import peak_memory
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 20_000, 7)
+    peaks = {}
+    for chunk in (None, 1000):
+        model = Perceiver(config(num_cross_attends=2, cross_attend_chunk_size=chunk)).eval()
+        with torch.no_grad():
+            peaks[chunk] = peak_memory(lambda: model(x))
+    # plain: normalised inputs + keys/values of all 20,000 inputs; chunked: of 1,000 at a time
+    assert peaks[1000] < peaks[None] / 4, peaks

@@ -1,0 +1,47 @@
+"""The benchmark's configurations really match (no timing is asserted here)."""
+import pytest
+import torch
+
+from perceiver_edu.bench import (BUILDERS, BenchSpec, Result, TrainStep, available, count_flops, format_table,
+                                 implementations_for, num_params)
+
+TINY = BenchSpec(image_size=8, num_bands=2, num_latents=4, latent_dim=16, num_cross_attends=3,
+                 self_attends_per_block=1, self_heads=2, batch_size=2)
+
+
+def flops_and_params(spec, name):
+    torch.manual_seed(0)
+    step = TrainStep(BUILDERS[name](spec), spec, torch.device("cpu"))
+    return count_flops(step), num_params(step.model)
+
+
+@pytest.mark.parametrize("other", ["lucidrains", "transformers"])
+def test_single_structure_matches_other_implementations(other):
+    if not available(other):
+        pytest.skip(f"{other} not installed (requirements-bench.txt)")
+    spec = BenchSpec(**{**TINY.__dict__, "structure": "single"})
+    ours_flops, ours_params = flops_and_params(spec, "perceiver_edu")
+    flops, params = flops_and_params(spec, other)
+    assert flops == ours_flops  # same matmuls and attention, forward and backward
+    if other == "transformers":
+        assert params == ours_params  # same layers, biases included
+    else:  # lucidrains: no q/kv biases, 2D more GEGLU biases per MLP
+        assert abs(params - ours_params) < 0.05 * ours_params
+
+
+def test_shared_cross_attend_projects_inputs_once():
+    if not available("lucidrains"):
+        pytest.skip("perceiver-pytorch not installed")
+    ours, _ = flops_and_params(TINY, "perceiver_edu")
+    theirs, _ = flops_and_params(TINY, "lucidrains")
+    m, c, d, b = TINY.num_inputs, TINY.input_channels, TINY.latent_dim, TINY.batch_size
+    projection = 3 * 2 * b * m * c * 2 * d  # forward + backward (x2) FLOPs of one input key/value projection
+    assert theirs - ours == (TINY.num_cross_attends - 2) * projection
+
+
+def test_transformers_only_in_single_structure_and_table():
+    assert "transformers" not in implementations_for(TINY)
+    results = [Result("perceiver_edu", "repeat", 10, 2_000_000_000, 100.0, 2**20, 10, [100.0]),
+               Result("lucidrains", "repeat", 12, 2_000_000_000, 50.0, 2**21, 10, [50.0])]
+    table = format_table(results, matmul_rate=1e11)
+    assert "2.00x" in table and "20%" in table and "1.0 MiB" in table
