@@ -30,18 +30,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .settings import get_device
-
-
-def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int, min_lr: float = 0.0) -> float:
-    """Learning rate for optimizer step ``step`` (0-based): linear warm-up from ``lr/warmup_steps``
-    to ``lr`` over ``warmup_steps`` steps, then cosine decay to ``min_lr`` at ``total_steps``.
-
-    (The same schedule as chapter 5's trainer.)
-    """
-    if step < warmup_steps:
-        return lr * (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+from .train import lr_at  # chapter 5's schedule: linear warm-up, then cosine decay
 
 
 @dataclass
