@@ -114,11 +114,13 @@ class TrainConfig:
         return cls(**d)
 
 
-# The two recipes.  "cpu" is the laptop target: Fashion-MNIST >= 88 % within about 5 minutes of
-# training on 2 CPU cores.  "gpu" is the full recipe for a GPU (bf16): larger model, more epochs.
+# The two recipes.  "cpu" is the laptop recipe: about 1.1 s per step of 128 images on one core of a
+# busy shared machine; 2 epochs gave 80.95 % Fashion-MNIST test accuracy (the shipped checkpoint),
+# short of the 88 %-in-5-minutes goal, which needs a faster CPU or more epochs.  "gpu" is the full
+# recipe for a GPU (bf16): a larger model, more epochs, translations.
 PRESETS = {
-    "cpu": dict(num_latents=32, latent_dim=64, num_cross_attends=2, self_attends_per_block=2, self_heads=4,
-                num_bands=8, epochs=3, batch_size=128, lr=2e-3, warmup_steps=200, num_threads=2),
+    "cpu": dict(num_latents=32, latent_dim=32, num_cross_attends=2, self_attends_per_block=2, self_heads=4,
+                num_bands=4, epochs=3, batch_size=128, lr=2e-3, warmup_steps=100, num_threads=2),
     "gpu": dict(num_latents=128, latent_dim=256, num_cross_attends=4, self_attends_per_block=4, self_heads=8,
                 num_bands=16, epochs=40, batch_size=256, lr=1e-3, warmup_steps=1000, augment=True,
                 compile=True),
