@@ -56,8 +56,10 @@ from .profiling import format_bytes, hardware_summary, peak_memory
 IMPLEMENTATIONS = ("perceiver_edu", "lucidrains", "transformers")
 
 MATCHING_NOTES = """\
-Residual differences between the implementations (the FLOPs are the same up to biases and
-element-wise work; parameter counts differ only where listed):
+Residual differences between the implementations (in the single structure the counted FLOPs are
+identical; in the repeat structure perceiver_edu counts fewer because its shared cross-attend
+projects the inputs to keys/values once instead of once per repeat; parameter counts differ only
+where listed):
 * lucidrains: no biases on its query and key/value projections (perceiver_edu and transformers
   have them); its GEGLU first layer has 8D outputs (2 x 4D) where the MLP has 6D, so its MLP has
   2D more biases per block; with weight tying it shares everything *but the first layer*, i.e. it
