@@ -5,27 +5,33 @@
     blocks.py      cross-attention and latent self-attention       (chapters 2, 4)
     perceiver.py   PerceiverConfig, Perceiver                      (chapter 4)
     adapters.py    images -> byte arrays                           (chapter 4)
-    data/          dataset readers                                 (chapter 0, 5)
+    data/          dataset readers                                 (chapters 0, 8, 9)
+    train.py       the trainer and ``train`` command               (chapter 5)
     checkpoint.py  safetensors + JSON checkpoints                  (chapter 5)
+    viz.py         attention-map figures; widgets.py the explorer  (chapter 6)
+    decoder.py     Perceiver IO; resampler.py the resampler        (chapters 11, 12)
 """
 from .adapters import ImagePerceiver, ImagePreprocess, image_to_bytes
 from .attention import MultiHeadAttention, attention
 from .blocks import MLP, CrossAttention, LatentTransformer, SelfAttention
 from .checkpoint import load_checkpoint, save_checkpoint
+from .decoder import PerceiverIO, PerceiverIODecoder
 from .perceiver import Perceiver, PerceiverConfig
 from .plots import image_grid
-from .position import fourier_features, num_fourier_channels, position_grid
+from .position import LearnedPositions, fourier_features, num_fourier_channels, position_grid
+from .resampler import PerceiverResampler
 from .settings import get_device, is_quick, run_mode, seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "fourier_features", "num_fourier_channels", "position_grid",
+    "fourier_features", "num_fourier_channels", "position_grid", "LearnedPositions",
     "attention", "MultiHeadAttention",
     "MLP", "CrossAttention", "SelfAttention", "LatentTransformer",
     "PerceiverConfig", "Perceiver",
     "image_to_bytes", "ImagePreprocess", "ImagePerceiver",
     "save_checkpoint", "load_checkpoint",
+    "PerceiverIO", "PerceiverIODecoder", "PerceiverResampler",
     "image_grid",
     "get_device", "is_quick", "run_mode", "seed_everything",
 ]
