@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed
 from .adapters import ImagePerceiver, ImagePreprocess
 from .checkpoint import (has_training_state, load_training_state, load_weights, save_checkpoint,
                          save_training_state, unflatten_optimizer_state)
@@ -233,6 +234,18 @@ def evaluate(model: torch.nn.Module, dataset: ImageDataset, batch_size: int = 50
             "predictions": predictions}
 
 
+def _evaluate_sharded(model, dataset: ImageDataset, batch_size: int, amp: bool, info, device) -> dict:
+    """:func:`evaluate` split over the processes of a distributed run: each rank scores every
+    ``world_size``-th test example and the sums are added up (no predictions returned)."""
+    mine = distributed.shard_range(len(dataset), info)
+    logits, predictions = predict(model, dataset.images[mine], batch_size, amp)
+    labels = dataset.labels[mine]
+    loss_sum, correct, count = distributed.all_reduce_sum(
+        [F.cross_entropy(logits, labels, reduction="sum").item(), (predictions == labels).sum().item(),
+         len(labels)], info, device)
+    return {"loss": loss_sum / count, "acc": correct / count}
+
+
 def hardware() -> str:
     """One line naming what the run computes on (for the metrics log and reports)."""
     if torch.cuda.is_available():
@@ -289,7 +302,8 @@ def _truncate_metrics(path: Path, step: int) -> list[dict]:
 
 
 def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
-          on_step: Callable[[int, dict], None] | None = None, data=None) -> TrainResult:
+          on_step: Callable[[int, dict], None] | None = None, data=None,
+          stop_at_step: int | None = None) -> TrainResult:
     """Train an image Perceiver as ``config`` says; return the trained model and its metrics.
 
     ``out_dir``: where checkpoints and ``metrics.jsonl`` go (``None``: nothing is written).
@@ -297,11 +311,27 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     ``on_step(step, info)``: called after every optimizer step with ``info["loss"]`` (this step's)
     and ``info["log"]`` (the metrics record written at this step, or ``None``).
     ``data``: ``(train, test)`` datasets to use instead of loading ``config.dataset``.
+    ``stop_at_step``: stop (with a checkpoint) once ``stop_at_step`` optimizer steps are done, as
+    if interrupted; ``resume=True`` later continues the run (training in sessions).
     Ctrl-C (``KeyboardInterrupt``) saves a checkpoint, then is raised again.
+
+    Started by ``torchrun --nproc_per_node=N``, the run is data-parallel over N processes
+    (:mod:`perceiver_edu.distributed`): the same global batches and hyper-parameters, each process
+    computing on ``batch_size / N`` of every batch; rank 0 alone logs and writes checkpoints.
     """
-    device = get_device(config.device)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    info, device = distributed.setup(get_device(config.device))
+    try:
+        return _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info, device)
+    finally:
+        distributed.cleanup(info)
+
+
+def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info, device) -> TrainResult:
+    threads = config.num_threads
+    if info.distributed and device.type == "cpu":  # the processes on one machine share its cores
+        threads = max(1, (threads or os.cpu_count() or 1) // info.local_world_size)
+    if threads:
+        torch.set_num_threads(threads)
     out_dir = Path(out_dir) if out_dir is not None else None
     train_set, test_set = data if data is not None else load_data(config)
 
@@ -312,6 +342,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     if steps_per_epoch == 0:
         raise ValueError(f"batch_size={config.batch_size} is larger than the training set ({len(train_set)})")
     total_steps = steps_per_epoch * config.epochs
+    if config.batch_size % info.world_size:
+        raise ValueError(f"batch_size={config.batch_size} must be a multiple of the number of processes "
+                         f"({info.world_size}): each takes an equal share of every batch")
 
     step, history, window = 0, [], [0.0, 0.0, 0.0]
     if resume:
@@ -330,7 +363,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         step = int(state["step"])
         history = _truncate_metrics(out_dir / METRICS, step)
         window = state.get("log_window", [0.0, 0.0, 0.0])
-    elif out_dir is not None and (out_dir / METRICS).exists():
+    elif out_dir is not None and info.is_main and (out_dir / METRICS).exists():
         (out_dir / METRICS).unlink()  # a fresh run starts a fresh log
 
     model.to(device)
@@ -344,34 +377,46 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         labels = train_set.labels.pin_memory().to(device, non_blocking=True)
     else:
         images, labels = train_set.images, train_set.labels
-    step_model = torch.compile(model) if config.compile else model
+    step_model = model
+    if info.distributed:  # averages the gradients over the processes during backward()
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        step_model = torch.compile(step_model)
     use_amp = config.amp and device.type == "cuda"
 
     def log(record: dict) -> None:
         history.append(record)
-        if out_dir is not None:
+        if out_dir is not None and info.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
             with open(out_dir / METRICS, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def save(reason: str) -> None:
+    def save(reason: str, wait: bool = True) -> None:
         if out_dir is None:
             return
-        meta = {"step": step, "epochs_done": step / steps_per_epoch, "dataset": config.dataset,
-                "train_config": config.to_dict(), "saved_because": reason}
-        save_checkpoint(model, out_dir, metadata=meta)
-        save_training_state(out_dir, optimizer, {"step": step, "train_config": config.to_dict(),
-                                                 "log_window": [window_loss, window_correct, window_count]},
-                            _rng_tensors())
+        if info.is_main:
+            meta = {"step": step, "epochs_done": step / steps_per_epoch, "dataset": config.dataset,
+                    "train_config": config.to_dict(), "saved_because": reason,
+                    "processes": info.world_size}
+            save_checkpoint(model, out_dir, metadata=meta)
+            save_training_state(out_dir, optimizer, {"step": step, "train_config": config.to_dict(),
+                                                     "log_window": [window_loss, window_correct, window_count]},
+                                _rng_tensors())
+        if wait:
+            distributed.barrier(info)  # nobody reads a checkpoint that rank 0 is still writing
 
     def run_eval() -> dict:
-        result = evaluate(model, test_set, config.eval_batch_size, use_amp)
+        result = (evaluate(model, test_set, config.eval_batch_size, use_amp) if not info.distributed
+                  else _evaluate_sharded(model, test_set, config.eval_batch_size, use_amp, info, device))
         log({"split": "test", "step": step, "epoch": step / steps_per_epoch, "loss": result["loss"],
              "acc": result["acc"]})
-        return result
+        return {**result, "step": step}
 
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {config.dataset}", disable=not progress,
-               unit="step", dynamic_ncols=True)
+    if stop_at_step is not None and stop_at_step < 1:
+        raise ValueError(f"stop_at_step must be >= 1, got {stop_at_step}")
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {config.dataset}",
+               disable=not progress or not info.is_main, unit="step", dynamic_ncols=True)
     window_loss, window_correct, window_count = window  # running sums since the last log record
     train_seconds, t_start = 0.0, time.perf_counter()
     last_eval = None
@@ -385,6 +430,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
             y = labels[batch_idx.to(labels.device)]
             if config.augment:
                 x = random_translate(x, config.max_shift, step_generator(config.seed, step))
+            if info.distributed:  # this process's share of the global batch
+                mine = distributed.shard(torch.arange(len(y), device=y.device), info)
+                x, y = x[mine], y[mine]
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total_steps, config.lr, config.warmup_steps, config.min_lr)
 
@@ -398,13 +446,16 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
             optimizer.step()
             step += 1
 
-            loss_value = loss.item()
+            # the global batch's loss and hits (summed over the processes when there are several)
+            loss_sum, correct, count = distributed.all_reduce_sum(
+                [loss.item() * len(y), (logits.argmax(-1) == y).sum().item(), len(y)], info, device)
+            loss_value = loss_sum / count
             if not math.isfinite(loss_value):
                 raise FloatingPointError(f"loss became {loss_value} at step {step}; lower the learning rate "
                                          f"(lr={config.lr}) or keep gradient clipping on")
-            window_loss += loss_value * len(y)
-            window_correct += (logits.argmax(-1) == y).sum().item()
-            window_count += len(y)
+            window_loss += loss_sum
+            window_correct += correct
+            window_count += count
             record = None
             if step % config.log_every == 0 or step == total_steps:
                 record = {"split": "train", "step": step, "epoch": step / steps_per_epoch,
@@ -424,19 +475,22 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
                 last_eval = run_eval()
                 bar.set_postfix(loss=f"{loss_value:.3f}", test_acc=f"{last_eval['acc']:.3f}")
                 t_start = time.perf_counter()
-            if end_of_epoch or (config.save_every and step % config.save_every == 0):
-                save("epoch end" if end_of_epoch else "save_every")
+            stopping = stop_at_step is not None and step >= stop_at_step and step < total_steps
+            if end_of_epoch or (config.save_every and step % config.save_every == 0) or stopping:
+                save("epoch end" if end_of_epoch else "stop_at_step" if stopping else "save_every")
+            if stopping:
+                break
     except KeyboardInterrupt:
         bar.close()
-        save("interrupted")
+        save("interrupted", wait=False)  # the other processes may be gone already
         where = f"; resume with --resume --out {out_dir}" if out_dir is not None else ""
         print(f"\ninterrupted at step {step}/{total_steps}: checkpoint saved{where}", file=sys.stderr)
         raise
     train_seconds += time.perf_counter() - t_start
     bar.close()
-    if last_eval is None or history[-1].get("step") != step:
+    if last_eval is None or last_eval.get("step") != step:
         last_eval = run_eval()
-    if out_dir is not None:
+    if out_dir is not None and step == total_steps:
         save("finished")
     model.eval()
     return TrainResult(model=model, config=config, out_dir=out_dir, step=step, test_accuracy=last_eval["acc"],
@@ -466,16 +520,22 @@ def cmd_train(args) -> int:
     config = _config_from_args(args)
     out = args.out or f"runs/{config.dataset}"
     device = get_device(config.device)
-    if config.num_threads:
+    job = distributed.env_info()  # several processes when started by torchrun
+    say = print if job.is_main else (lambda *a, **k: None)
+    if config.num_threads and not job.distributed:
         torch.set_num_threads(config.num_threads)
-    print(f"training on {device} ({hardware() if device.type == 'cpu' else torch.cuda.get_device_name(device)})")
-    print(json.dumps(config.to_dict()))
+    where = hardware() if device.type == "cpu" else torch.cuda.get_device_name(device)
+    say(f"training on {device} ({where})" + (f", {job.world_size} processes" if job.distributed else ""))
+    say(json.dumps(config.to_dict()))
     try:
-        result = train(config, out, resume=args.resume, progress=not args.no_progress)
+        result = train(config, out, resume=args.resume, progress=not args.no_progress,
+                       stop_at_step=args.stop_at_step)
     except KeyboardInterrupt:
         return 130
-    print(f"test accuracy {result.test_accuracy:.4f} after {result.step} steps "
-          f"({result.train_seconds:.0f} s of training); checkpoint in {out}")
+    if not job.is_main:
+        return 0
+    say(f"test accuracy {result.test_accuracy:.4f} after {result.step} steps "
+        f"({result.train_seconds:.0f} s of training); checkpoint in {out}")
     if args.export:
         command = "python -m perceiver_edu " + " ".join(sys.argv[1:] if args.command_line is None else args.command_line)
         export(result, args.export, command)
@@ -495,6 +555,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--export", default=None, help="also write the final model alone (weights + config) here")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--stop-at-step", type=int, default=None, metavar="STEP",
+                   help="stop with a checkpoint after STEP optimizer steps; --resume continues later")
     flags = {"augment": "random translations of up to --max-shift pixels", "compile": "torch.compile the model",
              "amp": "bf16 autocast on CUDA"}
     for f in fields(TrainConfig):
