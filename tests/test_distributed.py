@@ -152,3 +152,20 @@ def test_torchrun_launches_the_train_command(tmp_path):
     assert "2 processes" in done.stdout
     config = json.loads((run_dir / "config.json").read_text())
     assert config["metadata"]["processes"] == 2 and config["metadata"]["step"] == 4
+
+
+def test_nproc_flag_relaunches_under_torchrun(tmp_path):
+    """`python -m perceiver_edu train --nproc 2` is the same run as `torchrun --nproc_per_node=2 ...`."""
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    done = subprocess.run(
+        [sys.executable, "-m", "perceiver_edu", "train", "--nproc", "2", "--dataset", "fashion-mnist",
+         "--preset", "cpu", "--train-subset", "256", "--test-subset", "128", "--num-latents", "4",
+         "--latent-dim", "16", "--self-heads", "2", "--num-bands", "2", "--epochs", "1", "--batch-size", "64",
+         "--warmup-steps", "1", "--device", "cpu", "--no-progress", "--out", str(run_dir)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "torch.distributed.run --standalone --nproc_per_node=2" in done.stdout
+    assert done.stdout.count("test accuracy") == 1 and "2 processes" in done.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["metadata"]["processes"] == 2 and config["metadata"]["step"] == 4
