@@ -38,3 +38,18 @@ def test_missing_or_bad_files(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(ValueError, match="format"):
         load_checkpoint(tmp_path)
+
+
+def test_atomic_write_gives_files_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from perceiver_edu.checkpoint import atomic_write_json
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "config.json", {"a": 1})
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "config.json").stat().st_mode)
+    assert mode == 0o644, oct(mode)  # readable by others, as a plain new file would be (not mkstemp's 0600)
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left behind
