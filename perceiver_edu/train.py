@@ -235,9 +235,9 @@ def evaluate(model: torch.nn.Module, dataset: ImageDataset, batch_size: int = 50
             "predictions": predictions}
 
 
-def _evaluate_sharded(model, dataset: ImageDataset, batch_size: int, amp: bool, info, device) -> dict:
-    """:func:`evaluate` split over the processes of a distributed run: each rank scores every
-    ``world_size``-th test example and the sums are added up (no predictions returned)."""
+def _evaluate_job(model, dataset: ImageDataset, batch_size: int, amp: bool, info, device) -> dict:
+    """The trainer's test loss and accuracy: :func:`evaluate` split over the processes of the job
+    (each scores every ``world_size``-th example and the sums are added up; one process scores all)."""
     mine = distributed.shard_range(len(dataset), info)
     logits, predictions = predict(model, dataset.images[mine], batch_size, amp)
     labels = dataset.labels[mine]
@@ -408,8 +408,7 @@ def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info,
             distributed.barrier(info)  # nobody reads a checkpoint that rank 0 is still writing
 
     def run_eval() -> dict:
-        result = (evaluate(model, test_set, config.eval_batch_size, use_amp) if not info.distributed
-                  else _evaluate_sharded(model, test_set, config.eval_batch_size, use_amp, info, device))
+        result = _evaluate_job(model, test_set, config.eval_batch_size, use_amp, info, device)
         log({"split": "test", "step": step, "epoch": step / steps_per_epoch, "loss": result["loss"],
              "acc": result["acc"]})
         return {**result, "step": step}
@@ -518,15 +517,10 @@ def _config_from_args(args) -> TrainConfig:
 
 
 def _relaunch_with_torchrun(nproc: int, argv: list[str]) -> int:
-    """``--nproc N``: run this same command under ``torchrun --standalone --nproc_per_node=N``."""
-    rest, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            rest.append(arg)
+    """``--nproc N``: run this same command, without ``--nproc``, under ``torchrun --standalone
+    --nproc_per_node=N`` (torchrun's own parser would take ``--nproc`` for its ``--nproc-per-node``)."""
+    rest = [a for i, a in enumerate(argv)
+            if not (a == "--nproc" or a.startswith("--nproc=") or (i > 0 and argv[i - 1] == "--nproc"))]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "perceiver_edu", *rest]
     print("running:", " ".join(cmd[1:]), flush=True)
@@ -560,8 +554,8 @@ def cmd_train(args) -> int:
         return 130
     if not job.is_main:
         return 0
-    say(f"test accuracy {result.test_accuracy:.4f} after {result.step} steps "
-        f"({result.train_seconds:.0f} s of training); checkpoint in {out}")
+    print(f"test accuracy {result.test_accuracy:.4f} after {result.step} steps "
+          f"({result.train_seconds:.0f} s of training); checkpoint in {out}")
     if args.export:
         command = "python -m perceiver_edu " + " ".join(sys.argv[1:] if args.command_line is None else args.command_line)
         export(result, args.export, command)
