@@ -18,19 +18,21 @@ import torch.utils.checkpoint
 from torch import nn
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+              scale: float | None = None):
     """Scaled dot-product attention written out by hand.
 
     Args:
         q: ``(..., N, d)`` queries;  k: ``(..., M, d)`` keys;  v: ``(..., M, d_v)`` values.
         mask: optional boolean, broadcastable to ``(..., N, M)``; ``False`` keys are ignored.
+        scale: multiplies the scores; ``1 / sqrt(d)`` unless given.
 
     Returns:
         ``(out, weights, scores)``: ``out (..., N, d_v)``, the softmax ``weights (..., N, M)``
         (each row sums to 1 over the M keys) and the pre-softmax ``scores (..., N, M)``.
     """
-    d = q.shape[-1]
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., N, M)
+    scores = q @ k.transpose(-2, -1)  # (..., N, M)
+    scores = scores / math.sqrt(q.shape[-1]) if scale is None else scores * scale
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)  # normalise over the keys
@@ -90,10 +92,11 @@ class MultiHeadAttention(nn.Module):
 
 
 def chunked_attention(q: torch.Tensor, inputs: torch.Tensor, keys_values, chunk_size: int,
-                      return_scores: bool = False):
+                      return_scores: bool = False, scale: float | None = None):
     """Attention of ``q (B, H, N, d)`` over ``inputs (B, M, C)``, ``chunk_size`` inputs at a time.
 
-    ``keys_values(chunk)`` maps an input chunk ``(B, m, C)`` to its keys and values ``(B, H, m, d)``.
+    ``keys_values(chunk)`` maps an input chunk ``(B, m, C)`` to its keys and values ``(B, H, m, d)``
+    (or ``(B, 1, m, d)``, shared by all heads).  ``scale``: ``1 / sqrt(d)`` unless given.
     Each chunk j gives its own softmax-normalised output ``o_j`` and the log of its normaliser,
     ``lse_j = logsumexp_m(scores)``.  The full softmax over all M keys is the mix
     ``out = sum_j exp(lse_j - lse) o_j`` with ``lse = logsumexp_j(lse_j)``: the *online softmax*.
@@ -102,7 +105,7 @@ def chunked_attention(q: torch.Tensor, inputs: torch.Tensor, keys_values, chunk_
     grows with M * D, only with the inputs themselves (and the scores, if asked for).
     Returns ``out (B, H, N, d)`` and, with ``return_scores``, the pre-softmax ``scores (B, H, N, M)``.
     """
-    scale = 1 / math.sqrt(q.shape[-1])
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
 
     def one_chunk(q, chunk):
         k, v = keys_values(chunk)  # (B, H, m, d)

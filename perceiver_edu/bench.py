@@ -29,8 +29,20 @@ Throughput is samples per second of full training steps (forward, backward, Adam
 interleaved (implementation A, B, C, A, B, C, ...) so that a change in machine load hits all of them
 alike; the median over rounds is reported.  FLOPs per step are counted by
 ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and attention only: element-wise
-work such as LayerNorm or GELU is not counted) and compared with a dense matmul timed in the
-same run on the same device.
+work such as LayerNorm or GELU is not counted).  Two counts are shown:
+
+* ``GFLOP/step``: what each implementation executes (perceiver_edu folds its key/value projection
+  into the queries, see :class:`~perceiver_edu.blocks.CrossAttention`, so it executes fewer);
+* the *model FLOPs* of the structure: those of the textbook computation (perceiver_edu with
+  ``fold_kv=False``: keys and values projected once per distinct cross-attend), the same for every
+  implementation.  ``% matmul`` is model FLOPs per second against a dense matmul timed in the same
+  run on the same device (what is called model FLOPs utilisation): a faster implementation of the
+  same model scores higher, one that does needless work lower.
+
+``mm alone`` is a ceiling: every matrix product of one step (``mm``, ``addmm``, ``bmm``, with their
+shapes and memory layouts) replayed by itself, back to back, with nothing else in between; it is the
+rate those products reach on this machine, as % of the dense matmul.  The step's thin products
+(50,176 x 35 by 35 x 128 ...) cannot reach the rate of a 1024 x 1024 one however they are called.
 """
 from __future__ import annotations
 
@@ -56,10 +68,10 @@ from .profiling import format_bytes, hardware_summary, peak_memory
 IMPLEMENTATIONS = ("perceiver_edu", "lucidrains", "transformers")
 
 MATCHING_NOTES = """\
-Residual differences between the implementations (in the single structure the counted FLOPs are
-identical; in the repeat structure perceiver_edu counts fewer because its shared cross-attend
-projects the inputs to keys/values once instead of once per repeat; parameter counts differ only
-where listed):
+Residual differences between the implementations (with fold_kv=False, perceiver_edu's FLOPs equal
+the others' in the single structure: the model FLOPs.  Folded, it executes fewer: no key/value
+projection of the inputs.  In the repeat structure its shared cross-attend also normalises or
+projects the inputs once instead of once per repeat.  Parameter counts differ only where listed):
 * lucidrains: no biases on its query and key/value projections (perceiver_edu and transformers
   have them); its GEGLU first layer has 8D outputs (2 x 4D) where the MLP has 6D, so its MLP has
   2D more biases per block; with weight tying it shares everything *but the first layer*, i.e. it
@@ -88,6 +100,7 @@ class BenchSpec:
     batch_size: int = 64
     structure: str = "repeat"  # "repeat" (paper: L shared repeats) or "single" (1 cross-attend, L*S self)
     cross_attend_chunk_size: int | None = None
+    fold_kv: bool | None = None  # perceiver_edu's folded key/value projection (None: its default rule)
 
     @property
     def num_inputs(self) -> int:
@@ -106,6 +119,8 @@ def build_perceiver_edu(spec: BenchSpec) -> nn.Module:
     kwargs = {}
     if spec.cross_attend_chunk_size is not None:
         kwargs["cross_attend_chunk_size"] = spec.cross_attend_chunk_size
+    if spec.fold_kv is not None:
+        kwargs["fold_kv"] = spec.fold_kv
     config = PerceiverConfig(
         input_channels=spec.input_channels, num_classes=spec.num_classes, num_latents=spec.num_latents,
         latent_dim=spec.latent_dim, num_cross_attends=1 if single else spec.num_cross_attends,
@@ -280,15 +295,63 @@ class Result:
     name: str
     structure: str
     params: int
-    flops: int  # per training step
+    flops: int  # executed per training step
     samples_per_s: float
     peak_bytes: int | None
     batch_size: int
     rounds: list[float]
+    model_flops: int | None = None  # the structure's textbook FLOPs per step (None: ``flops``)
+    matmul_alone: float | None = None  # FLOP/s of the step's matrix products replayed alone
 
     @property
     def flops_per_s(self) -> float:
-        return self.flops * self.samples_per_s / self.batch_size
+        """Model FLOPs per second."""
+        return (self.model_flops or self.flops) * self.samples_per_s / self.batch_size
+
+
+_MATMULS = ("mm", "addmm", "bmm", "baddbmm")
+
+
+def record_matmuls(fn: Callable[[], object]) -> dict:
+    """The matrix products one call of ``fn`` makes: ``{(op, shapes, strides, dtype): count}``."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls: dict = {}
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            if name in _MATMULS:
+                tensors = tuple((tuple(a.shape), a.stride()) for a in args if isinstance(a, torch.Tensor))
+                key = (name, tensors, args[0].dtype)
+                calls[key] = calls.get(key, 0) + 1
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        fn()
+    return calls
+
+
+def matmuls_alone(calls: dict, device: torch.device, repeats: int = 5) -> float:
+    """FLOP/s of the recorded matrix products replayed by themselves (fastest of ``repeats``)."""
+    flops, seconds = 0, 0.0
+    for (name, tensors, dtype), count in calls.items():
+        args = [torch.empty_strided(shape, stride, device=device, dtype=dtype).normal_() for shape, stride in tensors]
+        op = getattr(torch.ops.aten, name)
+        *_, a, b = args  # the two factors (addmm/baddbmm: after the added term)
+        flops += count * 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if a.dim() == 3 else 1)
+        op(*args)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            op(*args)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            best = min(best, time.perf_counter() - start)
+        seconds += count * best
+    return flops / seconds if seconds else float("nan")
 
 
 def _time_steps(step: TrainStep, steps: int) -> float:
@@ -309,14 +372,17 @@ def compare(specs: list[BenchSpec], device: torch.device, rounds: int = 5, steps
 
     entries = []
     for spec in specs:
+        torch.manual_seed(0)
+        model_flops = count_flops(TrainStep(build_perceiver_edu(replace(spec, fold_kv=False)), spec, device))
         for name in implementations_for(spec, wanted):
             torch.manual_seed(0)
             step = TrainStep(BUILDERS[name](spec), spec, device)
             step()  # warm-up (allocations, lazy initialisation)
             flops = count_flops(step)
             peak = peak_memory(step, device) if memory else None
+            alone = matmuls_alone(record_matmuls(step), device)
             entries.append((spec, name, step, Result(name, spec.structure, num_params(step.model), flops, 0.0, peak,
-                                                            spec.batch_size, [])))
+                                                     spec.batch_size, [], model_flops, alone)))
     for _ in tqdm(range(rounds), desc="rounds", disable=not progress, leave=False):
         for spec, name, step, result in entries:
             result.rounds.append(_time_steps(step, steps))
@@ -326,17 +392,22 @@ def compare(specs: list[BenchSpec], device: torch.device, rounds: int = 5, steps
 
 
 def format_table(results: list[Result], matmul_rate: float) -> str:
-    """The comparison as plain text; ``vs ours`` is how many times faster perceiver_edu is."""
+    """The comparison as plain text; ``ours is`` is how many times faster perceiver_edu is."""
     ours = {r.structure: r for r in results if r.name == "perceiver_edu"}
     head = (f"{'structure':<9} {'implementation':<15} {'params':>9} {'GFLOP/step':>10} {'samples/s':>10} "
-            f"{'ours is':>8} {'% matmul':>9} {'peak mem':>10}")
+            f"{'ours is':>8} {'% matmul':>9} {'mm alone':>9} {'peak mem':>10}")
     rows = [head, "-" * len(head)]
     for r in results:
         ref = ours.get(r.structure)
         speed = f"{ref.samples_per_s / r.samples_per_s:.2f}x" if ref and r is not ref else ""
         peak = "-" if r.peak_bytes is None else format_bytes(r.peak_bytes)
+        alone = "-" if r.matmul_alone is None else f"{100 * r.matmul_alone / matmul_rate:.0f}%"
         rows.append(f"{r.structure:<9} {r.name:<15} {r.params:>9,} {r.flops / 1e9:>10.3f} {r.samples_per_s:>10.0f} "
-                    f"{speed:>8} {100 * r.flops_per_s / matmul_rate:>8.0f}% {peak:>10}")
+                    f"{speed:>8} {100 * r.flops_per_s / matmul_rate:>8.0f}% {alone:>9} {peak:>10}")
+    models = {r.structure: r.model_flops for r in results if r.model_flops}
+    if models:
+        rows.append("model FLOPs per step (the % matmul column): " + ", ".join(
+            f"{k} {v / 1e9:.3f} G" for k, v in models.items()))
     return "\n".join(rows)
 
 

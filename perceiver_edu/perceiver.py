@@ -8,7 +8,8 @@ layers].  With ``share_weights=True`` (the paper's choice) every repeat after th
 one cross-attend block, and every repeat reuses one latent transformer, so the model is an RNN
 unrolled in depth whose parameter count stops growing after the second cross-attend.
 Since the shared cross-attend sees the same inputs with the same weights in every repeat, the
-keys and values of the inputs (the O(M) part of its work) are computed once and reused.
+keys and values of the inputs (the O(M) part of its work) are computed once and reused (when the
+key/value projection is folded, see :mod:`~perceiver_edu.attention`, that is the normalised inputs).
 The logits are a linear layer on the LayerNorm of the mean over latents.
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ class PerceiverConfig:
     self_heads: int = 8
     widening: int = 4  # MLP hidden size = widening * D
     cross_attend_chunk_size: int | None = None  # attend to the inputs this many at a time (huge M)
+    fold_kv: bool | None = None  # cross-attend without (B, M, 2D) keys/values; None: when C < D / cross_heads
 
     def __post_init__(self):
         for name in ("input_channels", "num_classes", "num_latents", "latent_dim", "num_cross_attends",
@@ -63,7 +65,8 @@ class Perceiver(nn.Module):
         nn.init.trunc_normal_(self.latents, std=0.02, a=-0.04, b=0.04)
 
         def cross():
-            return CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening, c.cross_attend_chunk_size)
+            return CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening, c.cross_attend_chunk_size,
+                                  fold_kv=c.fold_kv)
 
         def latent_transformer():
             return LatentTransformer(c.latent_dim, c.self_attends_per_block, c.self_heads, c.widening)
@@ -104,7 +107,7 @@ class Perceiver(nn.Module):
             j = min(i, len(self.cross_attends) - 1)  # which cross-attend module this repeat uses
             reused = j == len(self.cross_attends) - 1 and i + 1 < c.num_cross_attends
             if reused and j not in kv and c.cross_attend_chunk_size is None:
-                kv[j] = cross_attend.keys_values(x)  # (B, H, M, d) each, computed once
+                kv[j] = cross_attend.keys_values(x)  # (B, H, M, d) each (folded: (B, 1, M, C)), once
             if return_attention:
                 latents, scores = cross_attend(latents, x, True, kv.get(j))  # scores (B, H, N, M)
                 maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads

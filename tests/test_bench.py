@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from perceiver_edu.bench import (BUILDERS, BenchSpec, Result, TrainStep, available, count_flops, format_table,
-                                 implementations_for, num_params)
+                                 implementations_for, matmuls_alone, num_params, record_matmuls)
 
 TINY = BenchSpec(image_size=8, num_bands=2, num_latents=4, latent_dim=16, num_cross_attends=3,
                  self_attends_per_block=1, self_heads=2, batch_size=2)
@@ -19,7 +19,7 @@ def flops_and_params(spec, name):
 def test_single_structure_matches_other_implementations(other):
     if not available(other):
         pytest.skip(f"{other} not installed (requirements-bench.txt)")
-    spec = BenchSpec(**{**TINY.__dict__, "structure": "single"})
+    spec = BenchSpec(**{**TINY.__dict__, "structure": "single", "fold_kv": False})  # the textbook computation
     ours_flops, ours_params = flops_and_params(spec, "perceiver_edu")
     flops, params = flops_and_params(spec, other)
     assert flops == ours_flops  # same matmuls and attention, forward and backward
@@ -32,7 +32,7 @@ def test_single_structure_matches_other_implementations(other):
 def test_shared_cross_attend_projects_inputs_once():
     if not available("lucidrains"):
         pytest.skip("perceiver-pytorch not installed")
-    ours, _ = flops_and_params(TINY, "perceiver_edu")
+    ours, _ = flops_and_params(BenchSpec(**{**TINY.__dict__, "fold_kv": False}), "perceiver_edu")
     theirs, _ = flops_and_params(TINY, "lucidrains")
     m, c, d, b = TINY.num_inputs, TINY.input_channels, TINY.latent_dim, TINY.batch_size
     projection = 3 * 2 * b * m * c * 2 * d  # forward + backward (x2) FLOPs of one input key/value projection
@@ -45,3 +45,26 @@ def test_transformers_only_in_single_structure_and_table():
                Result("lucidrains", "repeat", 12, 2_000_000_000, 50.0, 2**21, 10, [50.0])]
     table = format_table(results, matmul_rate=1e11)
     assert "2.00x" in table and "20%" in table and "1.0 MiB" in table
+    # % matmul counts the structure's model FLOPs, not what an implementation happens to execute
+    folded = Result("perceiver_edu", "repeat", 10, 1_000_000_000, 100.0, 2**20, 10, [100.0], 3_000_000_000, 2e10)
+    table = format_table([folded], matmul_rate=1e11)
+    assert "30%" in table and "20%" in table and "model FLOPs per step (the % matmul column): repeat 3.000 G" in table
+
+
+def test_folded_cross_attend_executes_fewer_flops_and_matmuls_are_recorded():
+    spec = BenchSpec(**{**TINY.__dict__, "structure": "single"})
+    folded, _ = flops_and_params(BenchSpec(**{**spec.__dict__, "fold_kv": True}), "perceiver_edu")
+    plain, _ = flops_and_params(BenchSpec(**{**spec.__dict__, "fold_kv": False}), "perceiver_edu")
+    m, c, d, b, n = spec.num_inputs, spec.input_channels, spec.latent_dim, spec.batch_size, spec.num_latents
+    # no key/value projection (forward + 2 backward products); scores and weighted sum in C, not D, channels;
+    # but two small products map the queries into the C input channels and the result back to D
+    saved = 3 * 2 * b * m * c * 2 * d + 3 * 2 * 2 * b * n * m * (d - c)
+    assert plain - folded == saved - 3 * 2 * 2 * b * n * d * c
+    torch.manual_seed(0)
+    step = TrainStep(BUILDERS["perceiver_edu"](spec), spec, torch.device("cpu"))
+    calls = record_matmuls(step)
+    assert any(name == "addmm" for name, _, _ in calls)  # the linear layers
+    mm_flops = sum(count * 2 * t[-2][0][-2] * t[-2][0][-1] * t[-1][0][-1] * (t[-2][0][0] if len(t[-2][0]) == 3 else 1)
+                   for (name, t, _), count in calls.items())
+    assert 0 < mm_flops < count_flops(step)  # the rest is the attention kernel
+    assert matmuls_alone(calls, torch.device("cpu")) > 0

@@ -1,5 +1,6 @@
-"""The fast paths compute what the plain model computes: keys/values reused across repeats, and
-cross-attention over the inputs in chunks (online softmax, checkpointed per chunk)."""
+"""The fast paths compute what the plain model computes: keys/values reused across repeats,
+cross-attention over the inputs in chunks (online softmax, checkpointed per chunk), and the
+key/value projection folded into queries and outputs (fold_kv)."""
 import math
 
 import pytest
@@ -124,3 +125,40 @@ def test_chunked_inference_memory_is_bounded():
             peaks[chunk] = peak_memory(lambda: model(x))
     # plain: normalised inputs + keys/values of all 20,000 inputs; chunked: of 1,000 at a time
     assert peaks[1000] < peaks[None] / 4, peaks
+
+
+@pytest.mark.parametrize("cross_heads, chunk_size", [(1, None), (2, None), (1, 4)])
+def test_folded_model_equals_unfolded_values_gradients_maps(cross_heads, chunk_size):
+    torch.manual_seed(0)
+    kw = dict(cross_heads=cross_heads, cross_attend_chunk_size=chunk_size)
+    plain = Perceiver(config(fold_kv=False, **kw)).double()
+    folded = Perceiver(config(fold_kv=True, **kw)).double()
+    folded.load_state_dict(plain.state_dict())  # the same parameters
+    for p in plain.parameters():  # not the near-zero init, so that a wrong term would show
+        p.data.add_(0.1 * torch.randn_like(p))
+    folded.load_state_dict(plain.state_dict())
+    assert all(c.fold_kv for c in folded.cross_attends) and not plain.cross_attends[0].fold_kv
+    x = torch.randn(2, 17, 7, dtype=torch.float64)
+    outs = []
+    for model in (plain, folded):
+        xg = x.clone().requires_grad_()
+        logits = model(xg)
+        (logits * torch.arange(3.0, dtype=torch.float64)).sum().backward()
+        outs.append((logits, xg.grad, {n: p.grad for n, p in model.named_parameters()}))
+    (lp, gp, grads_p), (lf, gf, grads_f) = outs
+    torch.testing.assert_close(lf, lp)
+    torch.testing.assert_close(gf, gp)
+    for name, grad in grads_p.items():
+        torch.testing.assert_close(grads_f[name], grad, msg=name)
+    _, maps_p = plain(x, return_attention=True)
+    _, maps_f = folded(x, return_attention=True)
+    for a, b in zip(maps_f, maps_p):  # the pre-softmax scores, key bias included
+        torch.testing.assert_close(a, b)
+
+
+def test_fold_is_chosen_when_inputs_are_narrower_than_a_head():
+    # 7 input channels: a head of 16 folds, a head of 4 (4 heads of D = 16) does not
+    assert Perceiver(config(cross_heads=1)).cross_attends[0].fold_kv
+    assert not Perceiver(config(cross_heads=4)).cross_attends[0].fold_kv
+    assert not Perceiver(config(cross_heads=1, fold_kv=False)).cross_attends[0].fold_kv
+    assert Perceiver(config(cross_heads=4, fold_kv=True)).cross_attends[0].fold_kv
