@@ -41,14 +41,13 @@ work such as LayerNorm or GELU is not counted).  Two counts are shown:
 
 ``mm alone`` is a ceiling: every matrix product of one step (``mm``, ``addmm``, ``bmm``, with their
 shapes and memory layouts) replayed by itself, back to back, with nothing else in between; it is the
-rate those products reach on this machine, as % of the dense matmul.  The step's thin products
-(50,176 x 35 by 35 x 128 ...) cannot reach the rate of a 1024 x 1024 one however they are called.
+rate those products reach on this machine, as % of the dense matmul.  Thin products (the others'
+key/value projection of the inputs: 50,176 x 35 by 35 x 128) stay well below the rate of a
+1024 x 1024 one however they are called.
 """
 from __future__ import annotations
 
-import argparse
 import datetime
-import math
 import os
 import statistics
 import time

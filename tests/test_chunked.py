@@ -1,7 +1,6 @@
 """The fast paths compute what the plain model computes: keys/values reused across repeats,
 cross-attention over the inputs in chunks (online softmax, checkpointed per chunk), and the
 key/value projection folded into queries and outputs (fold_kv)."""
-import math
 
 import pytest
 import torch

@@ -12,20 +12,7 @@ import torch
 
 from ..attention import MultiHeadAttention, attention
 from .core import Hint, exercise
-
-
-def _randn(*shape, seed: int, scale: float = 1.0) -> torch.Tensor:
-    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=1e-4)
-
-
-def _expect_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
-    return x
+from .helpers import close, expect_tensor, randn
 
 
 # (q shape, k shape): no batch, one batch axis, batch and head axes; N != M and d != 1 everywhere.
@@ -36,26 +23,26 @@ SCORE_SHAPES = [((4, 8), (6, 8)), ((2, 3, 16), (2, 5, 16)), ((2, 2, 3, 5), (2, 2
           teaches="the product of queries with keys and the 1/√d scaling")
 def check_scores(scores):
     for seed, (qs, ks) in enumerate(SCORE_SHAPES):
-        q, k = _randn(*qs, seed=seed), _randn(*ks, seed=100 + seed)
+        q, k = randn(*qs, seed=seed), randn(*ks, seed=100 + seed)
         want = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., N, M)
-        got = _expect_tensor(scores(q.clone(), k.clone()), "scores(q, k)")
+        got = expect_tensor(scores(q.clone(), k.clone()), "scores(q, k)")
         if got.shape != want.shape:
             if got.shape == want.transpose(-2, -1).shape:
                 raise Hint(f"shape (..., N, M) = {tuple(want.shape)} expected (one row per query), got "
                            f"{tuple(got.shape)}: compute q @ kᵀ, not k @ qᵀ")
             raise Hint(f"shape (..., N, M) = {tuple(want.shape)} expected for q {tuple(qs)} and k {tuple(ks)}, "
                        f"got {tuple(got.shape)}: transpose the last two axes of k (k.transpose(-2, -1))")
-        if _close(got, want):
+        if close(got, want):
             continue
         d = q.shape[-1]
         raw = q @ k.transpose(-2, -1)
-        if _close(got, raw):
+        if close(got, raw):
             raise Hint("forgot the scaling: divide q @ kᵀ by √d, where d = q.shape[-1]")
-        if _close(got, raw / d):
+        if close(got, raw / d):
             raise Hint("divided by d instead of √d: use math.sqrt(d)")
-        if _close(got, raw * math.sqrt(d)):
+        if close(got, raw * math.sqrt(d)):
             raise Hint("multiplied by √d: divide by it instead")
-        if _close(got, want.softmax(-1)):
+        if close(got, want.softmax(-1)):
             raise Hint("return the scores *before* the softmax")
         raise Hint(f"values differ from q kᵀ/√d (max difference {(got - want).abs().max().item():.3g})")
 
@@ -67,12 +54,12 @@ def check_attention(fn):
     cases = [((3, 8), (5, 8), (5, 4), 1.0), ((2, 4, 16), (2, 6, 16), (2, 6, 3), 1.0),
              ((2, 4, 16), (2, 6, 16), (2, 6, 3), 30.0)]  # the last one: large scores
     for seed, (qs, ks, vs, scale) in enumerate(cases):
-        q, k, v = _randn(*qs, seed=seed, scale=scale), _randn(*ks, seed=10 + seed, scale=scale), _randn(*vs, seed=20 + seed)
+        q, k, v = randn(*qs, seed=seed, scale=scale), randn(*ks, seed=10 + seed, scale=scale), randn(*vs, seed=20 + seed)
         want_out, want_w, _ = attention(q, k, v)
         result = fn(q.clone(), k.clone(), v.clone())
         if not isinstance(result, tuple) or len(result) != 2:
             raise Hint("return the pair (out, weights)")
-        out, w = _expect_tensor(result[0], "out"), _expect_tensor(result[1], "weights")
+        out, w = expect_tensor(result[0], "out"), expect_tensor(result[1], "weights")
         if w.shape != want_w.shape:
             raise Hint(f"weights: shape (..., N, M) = {tuple(want_w.shape)} expected (queries × keys), "
                        f"got {tuple(w.shape)}")
@@ -84,18 +71,18 @@ def check_attention(fn):
                 raise Hint("your attention weights do not sum to 1 over the keys but over the queries: "
                            "softmax over the last axis (dim=-1)?")
             raise Hint("your attention weights do not sum to 1 over the keys: apply a softmax over the last axis")
-        if not _close(w, want_w):
+        if not close(w, want_w):
             d = q.shape[-1]
             raw = q @ k.transpose(-2, -1)
-            if _close(w, raw.softmax(-1)):
+            if close(w, raw.softmax(-1)):
                 raise Hint("forgot the scaling: the softmax is of q @ kᵀ / √d")
-            if _close(w, (raw / d).softmax(-1)):
+            if close(w, (raw / d).softmax(-1)):
                 raise Hint("divided by d instead of √d")
             raise Hint(f"weights differ from softmax(q kᵀ/√d) (max difference {(w - want_w).abs().max().item():.3g})")
         if out.shape != want_out.shape:
             raise Hint(f"out: shape (..., N, d_v) = {tuple(want_out.shape)} expected (one value-sized row per "
                        f"query), got {tuple(out.shape)}: out = weights @ v")
-        if not _close(out, want_out, atol=1e-4):
+        if not close(out, want_out, atol=1e-4):
             raise Hint("the weights are right but out is not: out = weights @ v")
 
 
@@ -140,17 +127,17 @@ def check_multi_head(fn):
     for seed, (heads, q_dim, kv_dim) in enumerate(cases):
         torch.manual_seed(seed)
         mha = MultiHeadAttention(q_dim, kv_dim, num_heads=heads).eval()
-        queries, inputs = _randn(2, 3, q_dim, seed=seed), _randn(2, 5, kv_dim, seed=50 + seed)
+        queries, inputs = randn(2, 3, q_dim, seed=seed), randn(2, 5, kv_dim, seed=50 + seed)
         with torch.no_grad():
             want = mha(queries, inputs)
-            got = _expect_tensor(fn(mha, queries.clone(), inputs.clone()), "your output")
+            got = expect_tensor(fn(mha, queries.clone(), inputs.clone()), "your output")
             if got.shape != want.shape:
                 raise Hint(f"shape (B, N, D) = {tuple(want.shape)} expected (one row per query), got {tuple(got.shape)}")
-            if _close(got, want, atol=1e-5):
+            if close(got, want, atol=1e-5):
                 continue
             for mistake, hint in mistakes.items():
                 wrong = _mha_reference_parts(mha, queries, inputs, mistake)
-                if wrong.shape == got.shape and _close(got, wrong):
+                if wrong.shape == got.shape and close(got, wrong):
                     raise Hint(hint)
         raise Hint(f"with {heads} heads your output differs from MultiHeadAttention's "
                    f"(max difference {(got - want).abs().max().item():.3g})")

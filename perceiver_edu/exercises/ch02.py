@@ -12,28 +12,15 @@ from torch import nn
 
 from ..blocks import CrossAttention
 from .core import Hint, exercise
-
-
-def _randn(*shape, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=1e-4)
-
-
-def _expect_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
-    return x
+from .helpers import close, expect_tensor, randn
 
 
 @exercise("2.1", "One latent array for the whole batch", difficulty=1, chapter=2,
           teaches="the learned latent array (N, D) is shared by every example: expand, don't copy")
 def check_batch_latents(fn):
     for seed, (b, n, d) in enumerate([(3, 4, 8), (1, 5, 2), (7, 16, 32)]):
-        latents = nn.Parameter(_randn(n, d, seed=seed))
-        got = _expect_tensor(fn(latents, b), f"batch_latents(latents, {b})")
+        latents = nn.Parameter(randn(n, d, seed=seed))
+        got = expect_tensor(fn(latents, b), f"batch_latents(latents, {b})")
         if got.shape != (b, n, d):
             if got.shape == (1, n, d) and b != 1:
                 raise Hint(f"shape (B, N, D) = {(b, n, d)} expected, got (1, N, D): after adding the batch axis, "
@@ -69,19 +56,19 @@ def check_cross_attend(fn):
     }
     # (B, N, D, M, C, d, d_v): N != M, D != d, C != D so that mix-ups show.
     for seed, (b, n, dl, m, c, d, dv) in enumerate([(2, 3, 12, 7, 5, 4, 6), (1, 8, 16, 30, 3, 8, 8)]):
-        latents, inputs = _randn(b, n, dl, seed=seed), _randn(b, m, c, seed=10 + seed)
-        w_q, w_k, w_v = _randn(dl, d, seed=20 + seed), _randn(c, d, seed=30 + seed), _randn(c, dv, seed=40 + seed)
+        latents, inputs = randn(b, n, dl, seed=seed), randn(b, m, c, seed=10 + seed)
+        w_q, w_k, w_v = randn(dl, d, seed=20 + seed), randn(c, d, seed=30 + seed), randn(c, dv, seed=40 + seed)
         want = _cross_attend_reference(latents, inputs, w_q, w_k, w_v)
-        got = _expect_tensor(fn(latents.clone(), inputs.clone(), w_q, w_k, w_v), "cross_attend(...)")
+        got = expect_tensor(fn(latents.clone(), inputs.clone(), w_q, w_k, w_v), "cross_attend(...)")
         if got.shape != want.shape:
             if got.shape[:2] == (b, m):
                 raise Hint(f"shape (B, N, d_v) = {tuple(want.shape)} expected (one row per latent), got "
                            f"{tuple(got.shape)}: the queries come from the latents, the keys and values from the inputs")
             raise Hint(f"shape (B, N, d_v) = {tuple(want.shape)} expected, got {tuple(got.shape)}")
-        if _close(got, want, atol=1e-4):
+        if close(got, want, atol=1e-4):
             continue
         for mistake, hint in mistakes.items():
-            if _close(got, _cross_attend_reference(latents, inputs, w_q, w_k, w_v, mistake), atol=1e-4):
+            if close(got, _cross_attend_reference(latents, inputs, w_q, w_k, w_v, mistake), atol=1e-4):
                 raise Hint(hint)
         raise Hint(f"values differ from softmax(q kᵀ/√d) v with q = latents @ w_q, k = inputs @ w_k, "
                    f"v = inputs @ w_v (max difference {(got - want).abs().max().item():.3g})")
@@ -124,16 +111,16 @@ def check_cross_block(fn):
             for name, p in block.named_parameters():
                 if "norm" in name:
                     p.copy_(1 + 0.5 * torch.randn_like(p) if name.endswith("weight") else 0.5 * torch.randn_like(p))
-        latents, inputs = _randn(b, n, d, seed=seed), 3 * _randn(b, m, c, seed=10 + seed) + 1
+        latents, inputs = randn(b, n, d, seed=seed), 3 * randn(b, m, c, seed=10 + seed) + 1
         with torch.no_grad():
             want = block(latents, inputs)
-            got = _expect_tensor(fn(block, latents.clone(), inputs.clone()), "your block output")
+            got = expect_tensor(fn(block, latents.clone(), inputs.clone()), "your block output")
             if got.shape != want.shape:
                 raise Hint(f"shape (B, N, D) = {tuple(want.shape)} expected (the updated latents), got {tuple(got.shape)}")
-            if _close(got, want, atol=1e-4):
+            if close(got, want, atol=1e-4):
                 continue
             for mistake, hint in mistakes.items():
-                if _close(got, _block_reference(block, latents, inputs, mistake), atol=1e-4):
+                if close(got, _block_reference(block, latents, inputs, mistake), atol=1e-4):
                     raise Hint(hint)
         raise Hint(f"your output differs from CrossAttention's (max difference "
                    f"{(got - want).abs().max().item():.3g}): latents + attn(LN(latents), LN(inputs)), then + MLP")

@@ -13,16 +13,7 @@ import torch
 from ..adapters import image_to_bytes
 from ..position import fourier_features, num_fourier_channels
 from .core import Hint, exercise
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=1e-4)
-
-
-def _expect_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
-    return x
+from .helpers import close, expect_tensor
 
 
 # -- 3.1 ---------------------------------------------------------------------------------------
@@ -46,14 +37,14 @@ def _wrong_bands(num_bands: int, max_freq: float) -> dict[str, tuple[torch.Tenso
 def check_band_frequencies(fn):
     for num_bands, max_freq in [(4, 28.0), (6, 64.0), (3, 10.0)]:
         want = torch.linspace(1.0, max_freq / 2, num_bands)  # (K,)
-        got = _expect_tensor(fn(num_bands, max_freq), f"band_frequencies({num_bands}, {max_freq})")
+        got = expect_tensor(fn(num_bands, max_freq), f"band_frequencies({num_bands}, {max_freq})")
         if got.shape != want.shape:
             raise Hint(f"expected K = {num_bands} bands, shape {tuple(want.shape)}, got {tuple(got.shape)}")
         got = got.float()
-        if _close(got, want):
+        if close(got, want):
             continue
         for wrong, hint in _wrong_bands(num_bands, max_freq).values():
-            if _close(got, wrong):
+            if close(got, wrong):
                 raise Hint(hint)
         raise Hint(f"for K={num_bands}, μ={max_freq} expected {want.tolist()}, got {got.tolist()}")
 
@@ -101,7 +92,7 @@ def _diagnose_fourier(got, pos, num_bands, max_freq):
     ]
     for kwargs, hint in variants:
         wrong = _fourier_variant(pos, num_bands, max_freq, **kwargs)
-        if _close(got, wrong, atol=1e-4):
+        if close(got, wrong, atol=1e-4):
             raise Hint(hint)
 
 
@@ -113,7 +104,7 @@ def check_fourier_features(fn):
     for shape, num_bands, max_freq in cases:
         pos = torch.rand(*shape, generator=g) * 2 - 1  # (..., d) in [-1, 1]
         want = fourier_features(pos, num_bands, max_freq)
-        got = _expect_tensor(fn(pos.clone(), num_bands, max_freq), "your features")
+        got = expect_tensor(fn(pos.clone(), num_bands, max_freq), "your features")
         d = shape[-1]
         if got.shape != want.shape:
             if got.shape[:-1] != want.shape[:-1]:
@@ -125,7 +116,7 @@ def check_fourier_features(fn):
                 raise Hint(f"wrong channel count {got.shape[-1]}: each band needs both a sine and a cosine")
             raise Hint(f"wrong channel count: d·(2K+1) = {d}·(2·{num_bands}+1) = {want.shape[-1]} expected "
                        f"for pos {tuple(shape)}, got {got.shape[-1]}")
-        if _close(got, want, atol=1e-4):
+        if close(got, want, atol=1e-4):
             continue
         _diagnose_fourier(got, pos, num_bands, max_freq)
         raise Hint(f"values differ from the paper's features (max difference {(got - want).abs().max().item():.3g}) "
@@ -140,7 +131,7 @@ def check_image_to_bytes(fn):
     for (b, c, h, w), num_bands, max_freq in [((2, 1, 4, 5), 3, 8.0), ((3, 3, 6, 4), 4, 12.0)]:
         images = torch.rand(b, c, h, w, generator=g)
         want = image_to_bytes(images, num_bands, max_freq)  # (B, H*W, C + P)
-        got = _expect_tensor(fn(images.clone(), num_bands, max_freq), "your byte array")
+        got = expect_tensor(fn(images.clone(), num_bands, max_freq), "your byte array")
         p = num_fourier_channels(2, num_bands)
         if got.shape != want.shape:
             if got.shape == (b, h * w, p):
@@ -149,16 +140,16 @@ def check_image_to_bytes(fn):
             if got.dim() == 4:
                 raise Hint(f"flatten the grid: (B, C, H, W) -> (B, H·W, C + {p}), got {tuple(got.shape)}")
             raise Hint(f"shape (B, H·W, C + 2·(2K+1)) = {tuple(want.shape)} expected, got {tuple(got.shape)}")
-        if _close(got, want):
+        if close(got, want):
             continue
         pos = want[0, :, c:]  # (M, P)
         pixels_cm = images.permute(0, 3, 2, 1).reshape(b, h * w, c)  # column-major: a common slip
-        if _close(got, torch.cat([pixels_cm, pos.expand(b, -1, -1)], dim=-1)):
+        if close(got, torch.cat([pixels_cm, pos.expand(b, -1, -1)], dim=-1)):
             raise Hint("the pixels are in column-major order: permute (B, C, H, W) -> (B, H, W, C) before "
                        "reshaping so that pixel m = row * W + column, as in position_grid((H, W))")
-        if _close(got, torch.cat([pos.expand(b, -1, -1), want[..., :c]], dim=-1)):
+        if close(got, torch.cat([pos.expand(b, -1, -1), want[..., :c]], dim=-1)):
             raise Hint("put the pixel values first, then the position features")
-        if _close(got[..., :c], want[..., :c]):
+        if close(got[..., :c], want[..., :c]):
             raise Hint("the pixel channels are right but the position channels are not: use "
                        "fourier_features(position_grid((H, W)), num_bands, max_freq), flattened to (H·W, P)")
         raise Hint(f"values differ from image_to_bytes (max difference {(got - want).abs().max().item():.3g})")
@@ -200,7 +191,7 @@ def check_learned_positions(cls):
                 raise Hint("initialise from a *truncated* normal (nn.init.trunc_normal_ with a=-2·std, b=2·std): "
                            f"found a value {table.abs().max().item():.3g} beyond two standard deviations")
         x = torch.randn(3, m, 2)
-        out = _expect_tensor(module(x), "the module's output")
+        out = expect_tensor(module(x), "the module's output")
         if out.shape != (3, m, p):
             if out.shape == (m, p):
                 raise Hint(f"broadcast the table over the batch: (M, P) -> (B, M, P), e.g. "

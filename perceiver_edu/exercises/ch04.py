@@ -12,20 +12,7 @@ from torch import nn
 from ..blocks import CrossAttention, LatentTransformer, SelfAttention
 from ..perceiver import Perceiver, PerceiverConfig
 from .core import Hint, exercise
-
-
-def _randn(*shape, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=1e-4)
-
-
-def _expect_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
-    return x
+from .helpers import close, expect_tensor, randn
 
 
 def _n(module: nn.Module) -> int:
@@ -42,23 +29,23 @@ def check_classify(fn):
         with torch.no_grad():
             head[0].weight.uniform_(0.5, 1.5)  # a non-trivial LayerNorm, so that skipping it shows
             head[0].bias.normal_()
-        latents = _randn(b, n, d, seed=seed) * 2 + 1
+        latents = randn(b, n, d, seed=seed) * 2 + 1
         with torch.no_grad():
             want = head(latents.mean(dim=1))  # (B, classes)
-            got = _expect_tensor(fn(latents.clone(), head), "classify(latents, head)")
+            got = expect_tensor(fn(latents.clone(), head), "classify(latents, head)")
             if got.shape != want.shape:
                 if got.shape == (n, classes):
                     raise Hint("you averaged over the batch (dim=0): average over the latents, dim=1")
                 if got.shape == (b, n, classes):
                     raise Hint("one prediction per latent: average over the latents (dim=1) before the head")
                 raise Hint(f"logits of shape (B, classes) = {tuple(want.shape)} expected, got {tuple(got.shape)}")
-            if _close(got, want):
+            if close(got, want):
                 continue
-            if _close(got, head(latents[:, 0])):
+            if close(got, head(latents[:, 0])):
                 raise Hint("you used only the first latent: average over all N latents (latents.mean(dim=1))")
-            if _close(got, head[1](latents.mean(dim=1))):
+            if close(got, head[1](latents.mean(dim=1))):
                 raise Hint("the LayerNorm is missing: apply the whole head (LayerNorm, then Linear) to the mean")
-            if _close(got, head(latents).mean(dim=1)):
+            if close(got, head(latents).mean(dim=1)):
                 raise Hint("you applied the head to every latent and then averaged; average the latents first, "
                            "then LayerNorm and Linear (the LayerNorm makes the two orders differ)")
             raise Hint(f"logits differ from head(latents.mean(dim=1)) (max difference "
@@ -107,16 +94,16 @@ def check_self_attention(fn):
         with torch.no_grad():
             layer.norm.weight.uniform_(0.5, 1.5)
             layer.norm.bias.normal_()
-        latents = _randn(b, n, d, seed=10 + seed) * 3 + 1
+        latents = randn(b, n, d, seed=10 + seed) * 3 + 1
         with torch.no_grad():
             want = layer(latents)
-            got = _expect_tensor(fn(layer, latents.clone()), "your layer's output")
+            got = expect_tensor(fn(layer, latents.clone()), "your layer's output")
             if got.shape != want.shape:
                 raise Hint(f"the layer keeps the latent shape (B, N, D) = {tuple(want.shape)}, got {tuple(got.shape)}")
-            if _close(got, want, atol=1e-4):
+            if close(got, want, atol=1e-4):
                 continue
             for mistake, hint in hints.items():
-                if _close(got, _self_attention_variant(layer, latents, mistake), atol=1e-4):
+                if close(got, _self_attention_variant(layer, latents, mistake), atol=1e-4):
                     raise Hint(hint)
         raise Hint(f"output differs from SelfAttention's (max difference {(got - want).abs().max().item():.3g})")
 
@@ -216,14 +203,14 @@ def check_forward(fn):
         torch.manual_seed(seed)
         model = Perceiver(PerceiverConfig(input_channels=6, num_classes=4, num_latents=5, latent_dim=16,
                                           self_attends_per_block=1, self_heads=2, **kw)).eval()
-        x = _randn(2, 9, 6, seed=100 + seed)
+        x = randn(2, 9, 6, seed=100 + seed)
         setting = f"num_cross_attends={kw['num_cross_attends']}, share_weights={kw['share_weights']}"
         with torch.no_grad():
             want_logits, want_maps = model(x, return_attention=True)
             result = fn(model, x.clone())
             if not isinstance(result, tuple) or len(result) != 2:
                 raise Hint("return the pair (logits, maps)")
-            logits = _expect_tensor(result[0], "logits")
+            logits = expect_tensor(result[0], "logits")
             maps = list(result[1]) if isinstance(result[1], (list, tuple)) else None
             if maps is None:
                 raise Hint("maps should be a list with one (B, N, M) tensor per cross-attend")
@@ -233,17 +220,17 @@ def check_forward(fn):
             if len(maps) != len(want_maps):
                 raise Hint(f"one map per cross-attend: {len(want_maps)} expected ({setting}), got {len(maps)}")
             for m, w in zip(maps, want_maps):
-                if _expect_tensor(m, "each map").shape != w.shape:
+                if expect_tensor(m, "each map").shape != w.shape:
                     raise Hint(f"each map has shape (B, N, M) = {tuple(w.shape)}, got {tuple(m.shape)}")
-            ok = _close(logits, want_logits, 1e-4) and all(_close(m, w, 1e-4) for m, w in zip(maps, want_maps))
+            ok = close(logits, want_logits, 1e-4) and all(close(m, w, 1e-4) for m, w in zip(maps, want_maps))
             if ok:
                 continue
             for mistake, hint in hints.items():
                 wl, wm = _forward_variant(model, x, mistake)
-                if _close(logits, wl, 1e-4) and all(_close(m, w, 1e-4) for m, w in zip(maps, wm)):
+                if close(logits, wl, 1e-4) and all(close(m, w, 1e-4) for m, w in zip(maps, wm)):
                     raise Hint(f"{hint} ({setting})")
-            if not all(_close(m, w, 1e-4) for m, w in zip(maps, want_maps)):
-                bad = next(i for i, (m, w) in enumerate(zip(maps, want_maps)) if not _close(m, w, 1e-4))
+            if not all(close(m, w, 1e-4) for m, w in zip(maps, want_maps)):
+                bad = next(i for i, (m, w) in enumerate(zip(maps, want_maps)) if not close(m, w, 1e-4))
                 raise Hint(f"map {bad} (cross-attend {bad + 1}) differs ({setting}): check which block repeat "
                            f"{bad} uses and that the latents carry over from the previous repeat")
             raise Hint(f"the maps are right but the logits differ ({setting}): after the last repeat, "

@@ -11,17 +11,7 @@ import torch
 
 from ..viz import attention_center_of_mass, map_image_correlation, softmax_weights
 from .core import Hint, exercise
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    return (isinstance(a, torch.Tensor) and a.shape == b.shape
-            and torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4, equal_nan=True))
-
-
-def _expect_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
-    return x
+from .helpers import close, expect_tensor
 
 
 # -- 6.1 ---------------------------------------------------------------------------------------
@@ -33,22 +23,22 @@ def check_softmax_weights(fn):
     for shape, scale in [((2, 3, 7), 1.0), ((4, 5), 3.0), ((1, 2, 4, 9), 1.0), ((2, 3, 6), 120.0)]:
         scores = torch.randn(*shape, generator=g) * scale  # (..., N, M)
         want = softmax_weights(scores)
-        got = _expect_tensor(fn(scores.clone()), "your weights")
+        got = expect_tensor(fn(scores.clone()), "your weights")
         if got.shape != want.shape:
             raise Hint(f"the weights have the scores' shape (..., N, M) = {tuple(want.shape)}; got {tuple(got.shape)}")
-        if _close(got, want):
+        if close(got, want, equal_nan=True):
             continue
         if torch.isnan(got).any() or torch.isinf(got).any():
             raise Hint(f"NaN or inf for scores as large as {scores.abs().max().item():.0f}: exp overflows. "
                        f"Subtract each row's maximum before exp (softmax is unchanged by that shift)")
-        if _close(got, scores.softmax(dim=-2)):
+        if close(got, scores.softmax(dim=-2), equal_nan=True):
             raise Hint("softmax over the wrong axis: normalise over the M inputs (dim=-1), so that each "
                        "latent's weights sum to 1, not over the latents")
-        if _close(got, scores.exp()):
+        if close(got, scores.exp(), equal_nan=True):
             raise Hint("you took exp but did not normalise: divide by the sum over the M inputs")
-        if _close(got, scores / scores.sum(dim=-1, keepdim=True)):
+        if close(got, scores / scores.sum(dim=-1, keepdim=True), equal_nan=True):
             raise Hint("normalising the raw scores is not a softmax (and scores can be negative): exponentiate first")
-        if any(_close(got, (scores * factor).softmax(dim=-1))
+        if any(close(got, (scores * factor).softmax(dim=-1), equal_nan=True)
                for d in (shape[-1], 2, 16, 32, 64) for factor in (1 / math.sqrt(d), math.sqrt(d), 1 / d)):
             raise Hint("no extra scaling: the model's scores are already q·k/√d, just take their softmax")
         raise Hint(f"values differ from softmax(scores, dim=-1) (max difference "
@@ -64,22 +54,22 @@ def check_center_of_mass(fn):
         weights = torch.rand(*lead, h * w, generator=g) ** 4  # peaked, not normalised
         weights = weights / weights.sum(dim=-1, keepdim=True) * (1 + torch.rand(*lead, 1, generator=g))
         want = attention_center_of_mass(weights, (h, w))  # (..., 2)
-        got = _expect_tensor(fn(weights.clone(), (h, w)), "your centres")
+        got = expect_tensor(fn(weights.clone(), (h, w)), "your centres")
         if got.shape != want.shape:
             raise Hint(f"one (row, column) pair per map: shape {tuple(want.shape)} expected for maps of shape "
                        f"{tuple(weights.shape)}, got {tuple(got.shape)}")
-        if _close(got, want, atol=1e-4):
+        if close(got, want, atol=1e-4, equal_nan=True):
             continue
-        if _close(got, want.flip(-1), atol=1e-4):
+        if close(got, want.flip(-1), atol=1e-4, equal_nan=True):
             raise Hint("you returned (column, row): return (row, column), the order of the image's axes (H, W)")
-        if _close(got, want + 1, atol=1e-4):
+        if close(got, want + 1, atol=1e-4, equal_nan=True):
             raise Hint("coordinates start at 0: the top-left pixel is (0, 0), use torch.arange(H) not arange(1, H+1)")
         total = weights.sum(dim=-1, keepdim=True)
-        if _close(got, want * total, atol=1e-4):
+        if close(got, want * total, atol=1e-4, equal_nan=True):
             raise Hint("divide by the total weight of the map: these maps do not sum exactly to 1")
         m = torch.arange(h * w, dtype=weights.dtype)
         col_major = torch.stack([(weights * (m % h)).sum(-1), (weights * (m // h)).sum(-1)], -1) / total
-        if _close(got, col_major, atol=1e-4):
+        if close(got, col_major, atol=1e-4, equal_nan=True):
             raise Hint("pixels are stored row by row: pixel m is at row m // W and column m % W (you used H)")
         raise Hint(f"centres differ from the reference (max difference "
                    f"{(got.double() - want.double()).abs().max().item():.3g} pixels) for maps on a {h}×{w} grid")
@@ -95,20 +85,20 @@ def check_map_image_correlation(fn):
         mix = torch.rand(b, n, 1, generator=g) * 2 - 1
         maps = mix * images.reshape(b, 1, h * w) + torch.randn(b, n, h * w, generator=g) + 2.0  # (B, N, M)
         want = map_image_correlation(maps, images)  # (B, N)
-        got = _expect_tensor(fn(maps.clone(), images.clone()), "your correlations")
+        got = expect_tensor(fn(maps.clone(), images.clone()), "your correlations")
         if got.shape != want.shape:
             raise Hint(f"one correlation per latent and image: shape (B, N) = {tuple(want.shape)} expected, "
                        f"got {tuple(got.shape)}")
-        if _close(got, want, atol=1e-4):
+        if close(got, want, atol=1e-4, equal_nan=True):
             continue
         pixels = images.reshape(b, 1, h * w)
         cosine = (maps * pixels).sum(-1) / (maps.norm(dim=-1) * pixels.norm(dim=-1))
-        if _close(got, cosine, atol=1e-4):
+        if close(got, cosine, atol=1e-4, equal_nan=True):
             raise Hint("that is the cosine similarity: subtract each map's mean and the image's mean over the "
                        "pixels first (Pearson correlation is the cosine of the centred vectors)")
         a, p = maps - maps.mean(-1, keepdim=True), pixels - pixels.mean(-1, keepdim=True)
         for unnorm in ((a * p).sum(-1), (a * p).mean(-1), (a * p).sum(-1) / (h * w - 1)):
-            if _close(got, unnorm, atol=1e-4):
+            if close(got, unnorm, atol=1e-4, equal_nan=True):
                 raise Hint("that is the covariance: divide by the product of the two norms (or standard "
                            "deviations) so that the result lies in [-1, 1]")
         if got.abs().max() > 1 + 1e-5:

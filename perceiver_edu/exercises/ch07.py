@@ -11,16 +11,11 @@ import torch
 from ..adapters import image_to_bytes
 from ..permuted import permute_pixels
 from .core import Hint, exercise
+from .helpers import expect_tensor
 
 
 def _same(a, b, atol: float = 1e-6) -> bool:
     return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol)
-
-
-def _expect_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
-    return x
 
 
 CASES = [(2, 1, 5, 7), (3, 3, 4, 4), (1, 2, 6, 3), (4, 1, 28, 28)]  # (B, C, H, W)
@@ -38,7 +33,7 @@ def check_permute_pixels(fn):
         perm = torch.randperm(h * w, generator=g)
         original = images.clone()
         want = permute_pixels(images, perm)
-        got = _expect_tensor(fn(images, perm), "your permuted images")
+        got = expect_tensor(fn(images, perm), "your permuted images")
         if not torch.equal(images, original):
             raise Hint("your function changed its input in place: return a new tensor and leave `images` as it was")
         if got.shape != want.shape:
@@ -76,7 +71,7 @@ def check_permuted_bytes(fn):
         perm = torch.randperm(h * w, generator=g)
         reference = image_to_bytes(images, num_bands, max_freq)  # (B, M, C + P)
         want = reference[:, perm]
-        got = _expect_tensor(fn(images, perm, num_bands, max_freq), "your byte array")
+        got = expect_tensor(fn(images, perm, num_bands, max_freq), "your byte array")
         if got.shape != want.shape:
             if got.shape[:2] == want.shape[:2] and got.shape[-1] == want.shape[-1] - c:
                 raise Hint(f"{got.shape[-1]} channels, expected C + 2(2K+1) = {want.shape[-1]}: concatenate the "

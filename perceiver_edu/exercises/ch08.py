@@ -11,16 +11,11 @@ import torch.nn.functional as F
 from ..modalities import audio_to_bytes
 from ..position import fourier_features
 from .core import Hint, exercise
+from .helpers import expect_tensor
 
 
 def _same(a, b, atol: float = 1e-5) -> bool:
     return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol)
-
-
-def _expect_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
-    return x
 
 
 # -- 8.1 ---------------------------------------------------------------------------------------
@@ -32,7 +27,7 @@ def check_waveform_bytes(fn):
     for b, t, num_bands, max_freq in [(2, 50, 4, 50.0), (3, 17, 2, 17.0), (1, 400, 8, 400.0), (2, 64, 3, 16.0)]:
         waves = torch.randn(b, t, generator=g) * 0.3
         want = audio_to_bytes(waves, num_bands, max_freq)  # (B, T, 1 + 2K + 1)
-        got = _expect_tensor(fn(waves.clone(), num_bands, max_freq), "your byte array")
+        got = expect_tensor(fn(waves.clone(), num_bands, max_freq), "your byte array")
         k = num_bands
         if got.shape != want.shape:
             if got.shape[:2] == (b, t) and got.shape[-1] == 2 * k + 1:
@@ -75,7 +70,7 @@ def check_frames(fn):
     for b, t, n_fft, hop in [(2, 100, 16, 8), (1, 257, 32, 10), (3, 64, 8, 4), (2, 800, 256, 128)]:
         waves = torch.randn(b, t, generator=g)
         want = frame_signal(waves, n_fft, hop)
-        got = _expect_tensor(fn(waves.clone(), n_fft, hop), "your frames")
+        got = expect_tensor(fn(waves.clone(), n_fft, hop), "your frames")
         if got.shape != want.shape:
             if got.shape == (b, n_fft, want.shape[1]):
                 raise Hint(f"one frame per row: shape (B, frames, n_fft) = {tuple(want.shape)}, you returned "

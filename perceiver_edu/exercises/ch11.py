@@ -10,16 +10,7 @@ import torch
 from ..decoder import PerceiverIODecoder, position_queries
 from ..position import fourier_features
 from .core import Hint, exercise
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=atol, rtol=1e-4)
-
-
-def _expect_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
-    return x
+from .helpers import close, expect_tensor
 
 
 def _queries_with_mistake(index, shape, num_bands, max_freq, mistake: str):
@@ -55,17 +46,17 @@ def check_position_queries(fn):
         num_bands = 2 + seed
         index = torch.randint(0, shape[0] * shape[1], (b, o), generator=torch.Generator().manual_seed(seed))
         want = position_queries(index, shape, num_bands, max_freq)
-        got = _expect_tensor(fn(index.clone(), shape, num_bands, max_freq), "your queries")
+        got = expect_tensor(fn(index.clone(), shape, num_bands, max_freq), "your queries")
         if got.shape != want.shape:
             if got.shape[-1] == 2:
                 raise Hint(f"shape (B, O, P) = {tuple(want.shape)} expected, got {tuple(got.shape)}: those are the "
                            f"positions; the queries are their Fourier features (fourier_features(pos, num_bands, max_freq))")
             raise Hint(f"shape (B, O, d(2K+1)) = {tuple(want.shape)} expected for index {tuple(index.shape)}, "
                        f"got {tuple(got.shape)}")
-        if _close(got, want):
+        if close(got, want):
             continue
         for mistake, hint in mistakes.items():
-            if _close(got, _queries_with_mistake(index, shape, num_bands, max_freq, mistake)):
+            if close(got, _queries_with_mistake(index, shape, num_bands, max_freq, mistake)):
                 raise Hint(hint)
         raise Hint(f"values differ from the Fourier features of the pixels' positions on the (-1, 1) grid "
                    f"(max difference {(got.float() - want).abs().max().item():.3g})")
@@ -104,7 +95,7 @@ def check_decode(fn):
         queries, latents = torch.randn(b, o, q, generator=g), 2 * torch.randn(b, n, d, generator=g) + 1
         with torch.no_grad():
             want = decoder(queries, latents)
-            got = _expect_tensor(fn(decoder, queries.clone(), latents.clone()), "your decoder output")
+            got = expect_tensor(fn(decoder, queries.clone(), latents.clone()), "your decoder output")
             if got.shape != want.shape:
                 if got.dim() == 3 and got.shape[1] == n and n != o:
                     raise Hint(f"shape (B, O, out) = {tuple(want.shape)} expected, got {tuple(got.shape)}: one output "
@@ -113,10 +104,10 @@ def check_decode(fn):
                     raise Hint(f"shape (B, O, out) = {tuple(want.shape)} expected, got {tuple(got.shape)}: keep one "
                                f"output per query, no pooling over the queries")
                 raise Hint(f"shape (B, O, out) = {tuple(want.shape)} expected, got {tuple(got.shape)}")
-            if _close(got, want, atol=1e-4):
+            if close(got, want, atol=1e-4):
                 continue
             for mistake, hint in mistakes.items():
-                if _close(got, _decode_with_mistake(decoder, queries, latents, mistake), atol=1e-4):
+                if close(got, _decode_with_mistake(decoder, queries, latents, mistake), atol=1e-4):
                     raise Hint(hint)
         raise Hint(f"your output differs from the decoder's (max difference {(got - want).abs().max().item():.3g}): "
                    f"x = queries + attn(LN(queries), LN(latents)); x = x + MLP(x); decoder.out(x)")

@@ -9,10 +9,7 @@ import torch
 
 from ..resampler import ResamplerLayer, pad_tokens
 from .core import Hint, exercise
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=1e-4)
+from .helpers import close
 
 
 def _layer_with_mistake(layer: ResamplerLayer, latents, inputs, mistake: str | None = None):
@@ -61,10 +58,10 @@ def check_resampler_layer(fn):
                     raise Hint(f"shape (B, N, D) = {tuple(want.shape)} expected, got {tuple(got.shape)}: the queries "
                                f"are the latents only; the concatenation gives the keys and values")
                 raise Hint(f"shape (B, N, D) = {tuple(want.shape)} expected (the updated latents), got {tuple(got.shape)}")
-            if _close(got, want, atol=1e-4):
+            if close(got, want, atol=1e-4):
                 continue
             for mistake, hint in mistakes.items():
-                if _close(got, _layer_with_mistake(layer, latents, inputs, mistake), atol=1e-4):
+                if close(got, _layer_with_mistake(layer, latents, inputs, mistake), atol=1e-4):
                     raise Hint(hint)
         raise Hint(f"your output differs from ResamplerLayer's (max difference {(got - want).abs().max().item():.3g}): "
                    f"normed = LN(latents); kv = cat([LN(inputs), normed], 1); latents + attn(normed, kv); then + MLP")

@@ -11,14 +11,7 @@ import torch
 
 from ..attention import attention
 from .core import Hint, exercise
-
-
-def _randn(*shape, seed: int, scale: float = 1.0) -> torch.Tensor:
-    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-
-
-def _close(a, b) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a.double(), b, atol=1e-6, rtol=1e-5)
+from .helpers import close, randn
 
 
 def _per_chunk(q, k, v, chunk_size):
@@ -70,7 +63,8 @@ def check_chunked_attention(fn):
         _unscaled: "forgot the 1/√d scaling of the scores",
     }
     for seed, (qs, ks, vs, chunk, scale) in enumerate(CASES):
-        q, k, v = _randn(*qs, seed=seed, scale=scale), _randn(*ks, seed=10 + seed), _randn(*vs, seed=20 + seed)
+        q = randn(*qs, seed=seed, scale=scale, dtype=torch.float64)
+        k, v = randn(*ks, seed=10 + seed, dtype=torch.float64), randn(*vs, seed=20 + seed, dtype=torch.float64)
         want = attention(q, k, v)[0]
         got = fn(q.clone(), k.clone(), v.clone(), chunk)
         if not isinstance(got, torch.Tensor):
@@ -80,10 +74,10 @@ def check_chunked_attention(fn):
         if torch.isnan(got).any() or torch.isinf(got).any():
             raise Hint("NaN or inf when the scores are large: exp() overflowed. Work with log-sum-exp "
                        "(torch.logsumexp) or subtract each chunk's maximum score before exp()")
-        if _close(got, want):
+        if close(got, want, atol=1e-6, rtol=1e-5):
             continue
         for wrong, hint in mistakes.items():
-            if _close(got, wrong(q, k, v, chunk)):
+            if close(got, wrong(q, k, v, chunk), atol=1e-6, rtol=1e-5):
                 raise Hint(hint)
         raise Hint(f"your output differs from softmax(q kᵀ/√d) v over all M keys (max difference "
                    f"{(got.double() - want).abs().max().item():.3g}) with M={ks[-2]}, chunk_size={chunk}")

@@ -1,0 +1,24 @@
+"""Small tensor helpers that the chapters' checkers share."""
+from __future__ import annotations
+
+import torch
+
+from .core import Hint
+
+
+def randn(*shape, seed: int, scale: float = 1.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Reproducible test data: ``scale * N(0, 1)`` of ``shape`` from its own generator."""
+    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def close(a, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4, equal_nan: bool = False) -> bool:
+    """Whether ``a`` is a tensor of ``b``'s shape with ``b``'s values (compared in float64)."""
+    return (isinstance(a, torch.Tensor) and a.shape == b.shape
+            and torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol, equal_nan=equal_nan))
+
+
+def expect_tensor(x, what: str) -> torch.Tensor:
+    """``x`` itself if it is a tensor; otherwise a :class:`Hint` naming ``what`` was expected."""
+    if not isinstance(x, torch.Tensor):
+        raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
+    return x
