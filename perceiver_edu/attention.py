@@ -61,6 +61,11 @@ class MultiHeadAttention(nn.Module):
         b, n, _ = t.shape  # (B, n, H*d) -> (B, H, n, d)
         return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
+    def merge_heads(self, out: torch.Tensor) -> torch.Tensor:
+        """Per-head results ``(B, H, N, d)`` -> the output projection of their concatenation ``(B, N, out_dim)``."""
+        b, _, n, _ = out.shape
+        return self.to_out(out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim))
+
     def keys_values(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values ``(B, H, M, d)`` of ``inputs (B, M, kv_dim)``, one matmul for both."""
         k, v = self.to_kv(inputs).chunk(2, dim=-1)
@@ -86,8 +91,7 @@ class MultiHeadAttention(nn.Module):
             out, _, scores = attention(q, k, v, mask)
         else:
             out, scores = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
-        b, _, n, _ = out.shape
-        out = self.to_out(out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim))
+        out = self.merge_heads(out)
         return (out, scores) if return_scores else out
 
 

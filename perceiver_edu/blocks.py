@@ -78,7 +78,7 @@ class CrossAttention(nn.Module):
         queries = self.latent_norm(latents)
         chunked = self.chunk_size is not None and inputs.shape[1] > self.chunk_size
         if self.fold_kv or chunked:
-            attended = self._attend(queries, inputs, return_scores, None if chunked else keys_values, chunked)
+            attended = self._attend(queries, inputs, return_scores, keys_values, chunked)
         else:
             kv = self.keys_values(inputs) if keys_values is None else keys_values
             attended = self.attn(queries, inputs, return_scores, keys_values=kv)
@@ -111,7 +111,7 @@ class CrossAttention(nn.Module):
             out = chunked_attention(q_in, inputs, self.keys_values, self.chunk_size, return_scores, scale)
             out, scores = out if return_scores else (out, None)
         else:
-            k, v = self.keys_values(inputs) if keys_values is None else keys_values  # (B, 1, M, C)
+            k, v = self.keys_values(inputs) if keys_values is None else keys_values  # folded: (B, 1, M, C)
             k, v = k.expand(-1, attn.num_heads, -1, -1), v.expand(-1, attn.num_heads, -1, -1)
             if return_scores:
                 out, _, scores = attention(q_in, k, v, scale=scale)
@@ -121,8 +121,7 @@ class CrossAttention(nn.Module):
             out = torch.einsum("bhnc,hdc->bhnd", out, w_v) + b_v[:, None]  # (B, H, N, d)
             if return_scores:  # the term the softmax ignores, so that the scores are Q K^T / sqrt(d)
                 scores = scores + q @ b_k[..., None] * scale
-        b, _, n, _ = out.shape
-        out = attn.to_out(out.transpose(1, 2).reshape(b, n, attn.num_heads * attn.head_dim))
+        out = attn.merge_heads(out)  # (B, N, D)
         return (out, scores) if return_scores else out
 
 
