@@ -23,6 +23,15 @@ from torch import nn
 from .attention import MultiHeadAttention, attention, chunked_attention
 
 
+def normalise(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """LayerNorm without scale and shift over the last dimension: x̂ = (x - mean) / sqrt(var + eps).
+
+    Written out rather than ``F.layer_norm``, which is about twice as slow on a CPU when the
+    normalised dimension is as short as a pixel's channels (C = 19 or 35)."""
+    centred = x - x.mean(dim=-1, keepdim=True)
+    return centred * torch.rsqrt(centred.square().mean(dim=-1, keepdim=True) + eps)
+
+
 class MLP(nn.Module):
     """LayerNorm -> Linear(D, widening*D) -> GELU -> Linear(widening*D, D)."""
 
@@ -67,7 +76,7 @@ class CrossAttention(nn.Module):
         """Keys and values ``(B, H, M, d)`` of the normalised inputs ``(B, M, C)``; with ``fold_kv``
         the inputs normalised without scale and shift, ``x̂ (B, 1, M, C)``, serve as both."""
         if self.fold_kv:
-            x = F.layer_norm(inputs, inputs.shape[-1:], eps=self.input_norm.eps).unsqueeze(1)
+            x = normalise(inputs, self.input_norm.eps).unsqueeze(1)
             return x, x
         return self.attn.keys_values(self.input_norm(inputs))
 
@@ -115,6 +124,13 @@ class CrossAttention(nn.Module):
             k, v = k.expand(-1, attn.num_heads, -1, -1), v.expand(-1, attn.num_heads, -1, -1)
             if return_scores:
                 out, _, scores = attention(q_in, k, v, scale=scale)
+            elif (self.fold_kv and torch.is_grad_enabled() and not k.requires_grad
+                  and q_in.shape[1] * q_in.shape[2] <= k.shape[-1]):
+                # Training on plain inputs: only the queries need a gradient.  Two small products
+                # and a softmax are then cheaper than the fused kernel, whose backward also computes
+                # (and zero-fills) gradients for the (B, M, C) x̂.  They keep the (B, H, N, M)
+                # weights for the backward, so only when those are no larger than x̂ (H N <= C).
+                out = torch.softmax((q_in * scale) @ k.transpose(-2, -1), dim=-1) @ v
             else:
                 out = F.scaled_dot_product_attention(q_in, k, v, scale=scale)
         if self.fold_kv:

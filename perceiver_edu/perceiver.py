@@ -107,13 +107,15 @@ class Perceiver(nn.Module):
             cross_attend, latent_transformer = self.block(i)
             j = min(i, len(self.cross_attends) - 1)  # which cross-attend module this repeat uses
             reused = j == len(self.cross_attends) - 1 and i + 1 < c.num_cross_attends
-            if reused and j not in kv and c.cross_attend_chunk_size is None:
-                kv[j] = cross_attend.keys_values(x)  # (B, H, M, d) each (folded: (B, 1, M, C)), once
+            # Folded cross-attends all attend to the same normalised inputs x̂, whichever module.
+            key = "x̂" if cross_attend.fold_kv else j
+            if (reused or cross_attend.fold_kv) and key not in kv and c.cross_attend_chunk_size is None:
+                kv[key] = cross_attend.keys_values(x)  # (B, H, M, d) each (folded: (B, 1, M, C)), once
             if return_attention:
-                latents, scores = cross_attend(latents, x, True, kv.get(j))  # scores (B, H, N, M)
+                latents, scores = cross_attend(latents, x, True, kv.get(key))  # scores (B, H, N, M)
                 maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads
             else:
-                latents = cross_attend(latents, x, keys_values=kv.get(j))
+                latents = cross_attend(latents, x, keys_values=kv.get(key))
             latents = latent_transformer(latents)
         return (latents, maps) if return_attention else latents
 
