@@ -26,10 +26,13 @@ from .attention import MultiHeadAttention, attention, chunked_attention
 def normalise(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """LayerNorm without scale and shift over the last dimension: x̂ = (x - mean) / sqrt(var + eps).
 
-    Written out rather than ``F.layer_norm``, which is about twice as slow on a CPU when the
-    normalised dimension is as short as a pixel's channels (C = 19 or 35)."""
+    Written out rather than ``F.layer_norm``, which is 2-3 times slower on a CPU when the normalised
+    dimension is as short as a pixel's channels (C = 19 or 35).  The variance comes from a norm and,
+    when no gradient flows, the scaling is done in place: no temporary as large as x is made."""
     centred = x - x.mean(dim=-1, keepdim=True)
-    return centred * torch.rsqrt(centred.square().mean(dim=-1, keepdim=True) + eps)
+    variance = torch.linalg.vector_norm(centred, dim=-1, keepdim=True).square() / x.shape[-1]
+    inv_std = torch.rsqrt(variance + eps)
+    return centred * inv_std if centred.requires_grad else centred.mul_(inv_std)
 
 
 class MLP(nn.Module):

@@ -7,6 +7,7 @@ import torch
 
 from perceiver_edu import Perceiver, PerceiverConfig
 from perceiver_edu.attention import attention, chunked_attention
+from perceiver_edu.blocks import normalise
 
 
 def config(**kw):
@@ -165,3 +166,16 @@ def test_fold_is_chosen_when_inputs_are_narrower_than_a_head():
     assert not Perceiver(config(cross_heads=4)).cross_attends[0].fold_kv
     assert not Perceiver(config(cross_heads=1, fold_kv=False)).cross_attends[0].fold_kv
     assert Perceiver(config(cross_heads=4, fold_kv=True)).cross_attends[0].fold_kv
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_normalise_is_layer_norm_without_affine(requires_grad):
+    x = (3 * torch.randn(4, 50, 19, dtype=torch.float64) + 2).requires_grad_(requires_grad)
+    before = x.detach().clone()
+    out, ref = normalise(x, 1e-5), torch.nn.functional.layer_norm(x, (19,), eps=1e-5)
+    torch.testing.assert_close(out, ref)
+    if requires_grad:  # gradients flow (the in-place scaling is only taken without them)
+        g = torch.randn_like(ref)
+        torch.testing.assert_close(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0])
+    else:
+        assert torch.equal(x, before)  # the input is left as it was
