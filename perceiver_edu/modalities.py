@@ -20,7 +20,6 @@ mel filterbank written here (no audio library needed).
 """
 from __future__ import annotations
 
-import math
 
 import torch
 

@@ -30,7 +30,7 @@ Here the whole batch drops the same modality and its rows are simply left out of
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from contextlib import contextmanager
 from typing import Sequence
 

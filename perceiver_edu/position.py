@@ -29,7 +29,7 @@ def fourier_features(pos: torch.Tensor, num_bands: int, max_freq: float) -> torc
         after all dimensions, the d raw coordinates.
     """
     if pos.dim() < 1:
-        raise ValueError(f"pos must have shape (..., d), got a scalar tensor")
+        raise ValueError("pos must have shape (..., d), got a scalar tensor")
     if num_bands < 1:
         raise ValueError(f"num_bands must be >= 1, got {num_bands}")
     if max_freq < 2:

@@ -1,6 +1,5 @@
 """Each chapter-4 checker accepts the reference answer and names typical mistakes."""
 import pytest
-import torch
 
 from perceiver_edu.blocks import CrossAttention, LatentTransformer
 from perceiver_edu.exercises import run_checker

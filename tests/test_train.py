@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from perceiver_edu.checkpoint import (flatten_optimizer_state, load_training_state, save_checkpoint,
                                       save_training_state, unflatten_optimizer_state)
-from perceiver_edu.data import ImageDataset, load_fashion_mnist
+from perceiver_edu.data import load_fashion_mnist
 from perceiver_edu.train import (TrainConfig, accuracy, build_model, epoch_order, lr_at, preset,
                                  random_translate, read_metrics, train)
 

@@ -71,7 +71,6 @@ def _fourier_variant(pos, num_bands, max_freq, freqs=None, scale=math.pi, raw="l
 
 
 def _diagnose_fourier(got, pos, num_bands, max_freq):
-    d = pos.shape[-1]
     variants = [
         (dict(raw=None), "the raw coordinates x_d are missing: append `pos` after the sines and cosines "
                          "(d·(2K+1) channels in all)"),
