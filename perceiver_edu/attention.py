@@ -31,8 +31,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
         ``(out, weights, scores)``: ``out (..., N, d_v)``, the softmax ``weights (..., N, M)``
         (each row sums to 1 over the M keys) and the pre-softmax ``scores (..., N, M)``.
     """
-    scores = q @ k.transpose(-2, -1)  # (..., N, M)
-    scores = scores / math.sqrt(q.shape[-1]) if scale is None else scores * scale
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q * scale) @ k.transpose(-2, -1)  # (..., N, M); scaling q: N d products, not N M
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)  # normalise over the keys

@@ -133,7 +133,7 @@ class CrossAttention(nn.Module):
                 # and a softmax are then cheaper than the fused kernel, whose backward also computes
                 # (and zero-fills) gradients for the (B, M, C) x̂.  They keep the (B, H, N, M)
                 # weights for the backward, so only when those are no larger than x̂ (H N <= C).
-                out = torch.softmax((q_in * scale) @ k.transpose(-2, -1), dim=-1) @ v
+                out = attention(q_in, k, v, scale=scale)[0]
             else:
                 out = F.scaled_dot_product_attention(q_in, k, v, scale=scale)
         if self.fold_kv:
