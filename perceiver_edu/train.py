@@ -329,6 +329,12 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         distributed.cleanup(info)
 
 
+def _check_finite(loss_sum: float, step: int, config: TrainConfig) -> None:
+    if not math.isfinite(loss_sum):
+        raise FloatingPointError(f"the training loss became {loss_sum} by step {step}; lower the learning rate "
+                                 f"(lr={config.lr}) or keep gradient clipping on")
+
+
 def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info, device) -> TrainResult:
     threads = config.num_threads
     if info.distributed and device.type == "cpu":  # the processes on one machine share its cores
@@ -398,14 +404,17 @@ def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info,
     def save(reason: str, wait: bool = True) -> None:
         if out_dir is None:
             return
+        # The log window's sums over every process (a collective: all of them save together).  After
+        # Ctrl-C the others may be gone; rank 0's own share, scaled to the global batch, stands in.
+        saved_window = (global_window() if wait
+                        else [window_start[i] + info.world_size * window[i] for i in range(3)])
         if info.is_main:
             meta = {"step": step, "epochs_done": step / steps_per_epoch, "dataset": config.dataset,
                     "train_config": config.to_dict(), "saved_because": reason,
                     "processes": info.world_size}
             save_checkpoint(model, out_dir, metadata=meta)
             save_training_state(out_dir, optimizer, {"step": step, "train_config": config.to_dict(),
-                                                     "log_window": [window_loss, window_correct, window_count]},
-                                _rng_tensors())
+                                                     "log_window": saved_window}, _rng_tensors())
         if wait:
             distributed.barrier(info)  # nobody reads a checkpoint that rank 0 is still writing
 
@@ -419,7 +428,16 @@ def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info,
         raise ValueError(f"stop_at_step must be >= 1, got {stop_at_step}")
     bar = tqdm(total=total_steps, initial=step, desc=f"train {config.dataset}",
                disable=not progress or not info.is_main, unit="step", dynamic_ncols=True)
-    window_loss, window_correct, window_count = window  # running sums since the last log record
+    # The train records' loss and accuracy: sums since the last record.  Each process adds up its own
+    # share and they are summed over the processes only when a record is written (or a checkpoint
+    # saved), not at every step.  `window_start` holds the global sums a resumed run starts from.
+    window_start = window if info.is_main else [0.0, 0.0, 0.0]
+    window = [0.0, 0.0, 0.0]
+
+    def global_window() -> list[float]:
+        summed = distributed.all_reduce_sum(window, info, device)
+        return [a + b for a, b in zip(window_start, summed)]
+
     train_seconds, t_start = 0.0, time.perf_counter()
     last_eval = None
     model.train()
@@ -448,25 +466,24 @@ def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info,
             optimizer.step()
             step += 1
 
-            # the global batch's loss and hits (summed over the processes when there are several)
-            loss_sum, correct, count = distributed.all_reduce_sum(
-                [loss.item() * len(y), (logits.argmax(-1) == y).sum().item(), len(y)], info, device)
-            loss_value = loss_sum / count
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"loss became {loss_value} at step {step}; lower the learning rate "
-                                         f"(lr={config.lr}) or keep gradient clipping on")
-            window_loss += loss_sum
-            window_correct += correct
-            window_count += count
+            mine = [loss.item() * len(y), (logits.argmax(-1) == y).sum().item(), len(y)]
+            window = [a + b for a, b in zip(window, mine)]
+            loss_value = None
+            if on_step is not None or not info.distributed:  # the global batch's loss, this step
+                loss_sum, _, count = distributed.all_reduce_sum(mine, info, device)
+                loss_value = loss_sum / count
+                _check_finite(loss_value, step, config)
             record = None
             if step % config.log_every == 0 or step == total_steps:
+                window_loss, window_correct, window_count = global_window()
+                _check_finite(window_loss, step, config)  # every process sees the same sums and stops
                 record = {"split": "train", "step": step, "epoch": step / steps_per_epoch,
                           "loss": window_loss / window_count, "acc": window_correct / window_count,
                           "lr": optimizer.param_groups[0]["lr"],
                           "grad_norm": None if grad_norm is None else float(grad_norm)}
                 log(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['acc']:.3f}")
-                window_loss = window_correct = window_count = 0.0
+                window_start, window = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
             bar.update(1)
             if on_step is not None:
                 on_step(step, {"loss": loss_value, "log": record})
@@ -475,7 +492,7 @@ def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info,
             if (config.eval_every and step % config.eval_every == 0) or (not config.eval_every and end_of_epoch):
                 train_seconds += time.perf_counter() - t_start
                 last_eval = run_eval()
-                bar.set_postfix(loss=f"{loss_value:.3f}", test_acc=f"{last_eval['acc']:.3f}")
+                bar.set_postfix(test_acc=f"{last_eval['acc']:.3f}")
                 t_start = time.perf_counter()
             stopping = stop_at_step is not None and step >= stop_at_step and step < total_steps
             if end_of_epoch or (config.save_every and step % config.save_every == 0) or stopping:

@@ -1,6 +1,7 @@
 """One process of a small data-parallel training run, for tests/test_distributed.py.
 
     python -m torch.distributed.run --standalone --nproc_per_node=2 tests/ddp_worker.py OUT [--stop-at N] [--resume]
+                                                                                        [--no-callback]
 
 Trains the tiny model of the tests on a fixed Fashion-MNIST subset through ``perceiver_edu.train``
 (which joins the gloo process group torchrun describes), then writes this rank's final weights
@@ -37,12 +38,14 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--stop-at", type=int, default=None)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--no-callback", action="store_true", help="train without on_step (as the command does)")
     args = parser.parse_args()
     out = Path(args.out)
     rank = int(os.environ.get("RANK", 0))
     losses = []
     result = train(tiny_config(), out_dir=out / "run", resume=args.resume, progress=False, data=tiny_data(),
-                   stop_at_step=args.stop_at, on_step=lambda step, info: losses.append([step, info["loss"]]))
+                   stop_at_step=args.stop_at,
+                   on_step=None if args.no_callback else lambda step, info: losses.append([step, info["loss"]]))
     state = {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}
     save_file(state, str(out / f"rank{rank}.safetensors"))
     (out / f"rank{rank}.losses.json").write_text(json.dumps(

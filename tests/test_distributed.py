@@ -133,6 +133,22 @@ def test_two_process_run_stops_and_resumes_exactly(two_process_run, tmp_path):
         assert torch.equal(resumed[1][0][name], value), name
 
 
+def test_train_records_sum_both_processes_across_an_interruption(tmp_path):
+    """Without a callback, each process adds up its own loss and hits, and the sums are exchanged only
+    when a record is written or a checkpoint saved. The log must still be the one-process run's."""
+    one_dir = tmp_path / "one"
+    train(tiny_config(), out_dir=one_dir / "run", progress=False, data=tiny_data())
+    two_dir = tmp_path / "two"
+    worker(two_dir, "--no-callback", "--stop-at", "5")  # mid-window: log_every is 2
+    worker(two_dir, "--no-callback", "--resume")
+    one = [r for r in read_metrics(one_dir / "run") if r["split"] == "train"]
+    two = [r for r in read_metrics(two_dir / "run") if r["split"] == "train"]
+    assert [r["step"] for r in two] == [r["step"] for r in one] == [2, 4, 6, 8, 10, 12]
+    for a, b in zip(one, two):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-5), b["step"]
+        assert b["acc"] == pytest.approx(a["acc"], abs=1 / 64 + 1e-9), b["step"]  # rounding may flip one
+
+
 def test_a_two_process_checkpoint_resumes_in_one_process(tmp_path):
     worker(tmp_path, "--stop-at", "6")
     seen = []

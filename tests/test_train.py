@@ -175,6 +175,22 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path, data):
     assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "full")  # the log too
 
 
+def test_a_non_finite_loss_stops_training_with_advice(data, monkeypatch):
+    import perceiver_edu.train as train_module
+
+    real = train_module.F.cross_entropy
+    calls = []
+
+    def poisoned(logits, labels):  # the third step's loss is NaN (the gradient stays finite)
+        calls.append(1)
+        loss = real(logits, labels)
+        return loss + float("nan") if len(calls) == 3 else loss
+
+    monkeypatch.setattr(train_module.F, "cross_entropy", poisoned)
+    with pytest.raises(FloatingPointError, match=r"training loss became nan by step 3; lower the learning rate"):
+        train(tiny_config(epochs=1), progress=False, data=data)
+
+
 def test_resume_with_another_config_names_the_difference(tmp_path, data):
     train(tiny_config(epochs=1), out_dir=tmp_path, progress=False, data=data)
     with pytest.raises(ValueError, match="latent_dim: saved 16, now 32"):
