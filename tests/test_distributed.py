@@ -145,8 +145,40 @@ def test_train_records_sum_both_processes_across_an_interruption(tmp_path):
     two = [r for r in read_metrics(two_dir / "run") if r["split"] == "train"]
     assert [r["step"] for r in two] == [r["step"] for r in one] == [2, 4, 6, 8, 10, 12]
     for a, b in zip(one, two):
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-5), b["step"]
-        assert b["acc"] == pytest.approx(a["acc"], abs=1 / 64 + 1e-9), b["step"]  # rounding may flip one
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-5), (a, b)
+        assert b["acc"] == pytest.approx(a["acc"], abs=1 / 64 + 1e-9), (a, b)  # rounding may flip one
+
+
+def test_train_with_nproc_starts_the_processes_and_returns_their_result(tmp_path):
+    """`train(config, nproc=2)`: the notebook's way to the 2-process recipe, equal to the 1-process run."""
+    config = tiny_config(train_subset=192, test_subset=64)
+    one = train(config, progress=False)
+    two = train(config, out_dir=tmp_path / "run", progress=False, nproc=2)
+    assert two.step == one.step == 12 and two.out_dir == tmp_path / "run"
+    assert two.config == config and not two.model.training and two.train_seconds > 0
+    assert two.history == read_metrics(tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]["processes"] == 2
+    train_records = [[r for r in result.history if r["split"] == "train"] for result in (one, two)]
+    assert [r["step"] for r in train_records[1]] == [r["step"] for r in train_records[0]]
+    for a, b in zip(*train_records):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-5)
+    assert two.test_accuracy == pytest.approx(one.test_accuracy, abs=1 / 64 + 1e-9)
+    twos = two.model.state_dict()
+    for name, value in one.model.state_dict().items():
+        if not name.endswith("to_kv.bias"):  # its gradient is rounding noise: see the test above
+            torch.testing.assert_close(twos[name], value, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_train_with_nproc_reports_what_went_wrong(tmp_path):
+    with pytest.raises(ValueError, match="pass data=None and on_step=None"):
+        train(tiny_config(), progress=False, data=tiny_data(), nproc=2)
+    with pytest.raises(ValueError, match="nproc must be >= 1"):
+        train(tiny_config(), progress=False, nproc=0)
+    with pytest.raises(ValueError, match="batch_size=33 must be a multiple of nproc=2"):
+        train(tiny_config(batch_size=33), progress=False, nproc=2)
+    with pytest.raises(RuntimeError, match=r"failed \(exit code 1\): FileNotFoundError: --resume: no training checkpoint"):
+        train(tiny_config(train_subset=192, test_subset=64), out_dir=tmp_path / "empty", resume=True, progress=False,
+              nproc=2)  # what a process raises is what the error says
 
 
 def test_a_two_process_checkpoint_resumes_in_one_process(tmp_path):
