@@ -216,6 +216,20 @@ def test_cli_trains_resumes_and_exports(tmp_path, monkeypatch, data):
     assert train_module.main(args + ["--resume"]) == 0  # nothing left to do: finishes at once
 
 
+def test_cli_starts_from_a_config_file(tmp_path, monkeypatch, data):
+    import perceiver_edu.train as train_module
+
+    monkeypatch.setattr(train_module, "load_data", lambda config: data)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(tiny_config(epochs=1).to_dict()))
+    out = tmp_path / "run"
+    assert train_module.main(["--config", str(config_file), "--lr", "0.001", "--out", str(out), "--no-progress"]) == 0
+    saved = json.loads((out / "training_state.json").read_text())["train_config"]
+    assert saved == {**tiny_config(epochs=1).to_dict(), "lr": 0.001}  # the file, then the flags over it
+    with pytest.raises(SystemExit, match="--config: no file .*missing.json"):
+        train_module.main(["--config", str(tmp_path / "missing.json")])
+
+
 def test_cli_is_registered_with_the_package_command():
     import argparse
 
