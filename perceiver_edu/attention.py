@@ -3,8 +3,7 @@
 ``attention`` is the textbook computation, written out so every step is visible.
 ``MultiHeadAttention`` is what the Perceiver uses: it projects queries and keys/values (which
 may come from different arrays: that is cross-attention), splits heads and calls PyTorch's fused
-``scaled_dot_product_attention`` (or, for short sequences on the CPU, the faster plain products:
-``fast_attention``).  Asked for them, it also returns the *pre-softmax* scores
+``scaled_dot_product_attention``.  Asked for them, it also returns the *pre-softmax* scores
 Q K^T / sqrt(d) that the paper's Fig. 3 plots; only then does it take the explicit (slower) path.
 ``chunked_attention`` computes the same result over the keys in chunks with an *online softmax*,
 so that the keys and values of a very large input never exist all at once (chapter 13).
@@ -38,22 +37,6 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)  # normalise over the keys
     return weights @ v, weights, scores
-
-
-def fast_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-                   scale: float | None = None) -> torch.Tensor:
-    """The ``out`` of :func:`attention`, by the faster of two ways to compute it.
-
-    PyTorch's fused ``scaled_dot_product_attention`` usually; but on the CPU, for short sequences
-    (a latent array of 32: N = M = 32), the fused kernel's fixed cost dominates and the two plain
-    products of :func:`attention` are about twice as fast, forward and backward.  They keep the
-    ``(N, M)`` weights for the backward, so only when those are no more numbers than the queries,
-    keys, values and output that the fused kernel keeps: ``N M <= 2 d (N + M)`` per head.
-    """
-    n, m, d = q.shape[-2], k.shape[-2], q.shape[-1]
-    if q.device.type == "cpu" and n * m <= 2 * d * (n + m):
-        return attention(q, k, v, mask, scale)[0]
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
 
 
 class MultiHeadAttention(nn.Module):
@@ -107,7 +90,7 @@ class MultiHeadAttention(nn.Module):
         if return_scores:
             out, _, scores = attention(q, k, v, mask)
         else:
-            out, scores = fast_attention(q, k, v, mask), None
+            out, scores = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
         out = self.merge_heads(out)
         return (out, scores) if return_scores else out
 

@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 
 from perceiver_edu import MultiHeadAttention, attention
-from perceiver_edu.attention import fast_attention
 
 
 def loop_attention(q, k, v):
@@ -56,23 +55,3 @@ def test_module_matches_naive_per_head_computation():
     heads = [loop_attention(q[:, h * 4:(h + 1) * 4], k[:, h * 4:(h + 1) * 4], v[:, h * 4:(h + 1) * 4]) for h in range(2)]
     expected = mha.to_out(torch.cat(heads, -1))
     torch.testing.assert_close(mha(x, x)[0], expected)
-
-
-@pytest.mark.parametrize("n, m, d", [(32, 32, 16), (300, 200, 4)])  # short: plain products; long: fused kernel
-def test_fast_attention_takes_the_right_path_and_equals_the_other(n, m, d, monkeypatch):
-    real = F.scaled_dot_product_attention
-    calls = []
-    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(2, 3, s, d, generator=g, dtype=torch.float64, requires_grad=True) for s in (n, m, m))
-    mask = torch.rand(2, 1, 1, m, generator=g) > 0.3  # padding: False keys are ignored
-    mask[..., 0] = True
-    out = fast_attention(q, k, v, mask)
-    fused = n * m > 2 * d * (n + m)
-    assert bool(calls) == fused
-    # each path checked against the other computation
-    expected = attention(q, k, v, mask)[0] if fused else real(q, k, v, attn_mask=mask)
-    torch.testing.assert_close(out, expected)
-    grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
-    for a, b in zip(torch.autograd.grad(out, (q, k, v), grad), torch.autograd.grad(expected, (q, k, v), grad)):
-        torch.testing.assert_close(a, b)
