@@ -342,9 +342,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         distributed.cleanup(info)
 
 
-def _check_finite(loss_sum: float, step: int, config: TrainConfig) -> None:
-    if not math.isfinite(loss_sum):
-        raise FloatingPointError(f"the training loss became {loss_sum} by step {step}; lower the learning rate "
+def _check_finite(loss: float, step: int, config: TrainConfig) -> None:
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"the training loss became {loss} by step {step}; lower the learning rate "
                                  f"(lr={config.lr}) or keep gradient clipping on")
 
 
@@ -418,9 +418,8 @@ def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info,
         if out_dir is None:
             return
         # The log window's sums over every process (a collective: all of them save together).  After
-        # Ctrl-C the others may be gone; rank 0's own share, scaled to the global batch, stands in.
-        saved_window = (global_window() if wait
-                        else [window_start[i] + info.world_size * window[i] for i in range(3)])
+        # Ctrl-C the others may be gone: rank 0's own sums stand in (a record is their ratio).
+        saved_window = global_window() if wait else window
         if info.is_main:
             meta = {"step": step, "epochs_done": step / steps_per_epoch, "dataset": config.dataset,
                     "train_config": config.to_dict(), "saved_because": reason,
@@ -443,13 +442,13 @@ def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info,
                disable=not progress or not info.is_main, unit="step", dynamic_ncols=True)
     # The train records' loss and accuracy: sums since the last record.  Each process adds up its own
     # share and they are summed over the processes only when a record is written (or a checkpoint
-    # saved), not at every step.  `window_start` holds the global sums a resumed run starts from.
-    window_start = window if info.is_main else [0.0, 0.0, 0.0]
-    window = [0.0, 0.0, 0.0]
+    # saved), not at every step.  A resumed run's rank 0 starts from the saved global sums, the
+    # others from zero, so that the sum over the processes continues the interrupted window.
+    if not info.is_main:
+        window = [0.0, 0.0, 0.0]
 
     def global_window() -> list[float]:
-        summed = distributed.all_reduce_sum(window, info, device)
-        return [a + b for a, b in zip(window_start, summed)]
+        return distributed.all_reduce_sum(window, info, device)
 
     train_seconds, t_start = 0.0, time.perf_counter()  # t_start: None while the clock is stopped
 
@@ -500,7 +499,7 @@ def _train(config, out_dir, resume, progress, on_step, data, stop_at_step, info,
                           "grad_norm": None if grad_norm is None else float(grad_norm)}
                 log(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['acc']:.3f}")
-                window_start, window = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+                window = [0.0, 0.0, 0.0]
             bar.update(1)
             if on_step is not None:
                 on_step(step, {"loss": loss_value, "log": record})
