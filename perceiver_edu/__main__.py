@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if getattr(args, "command_line", "") is None:  # commands that may relaunch themselves (--nproc)
+        args.command_line = argv
     return args.func(args)
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 import datetime
 import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -59,7 +60,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .adapters import ImagePerceiver, ImagePreprocess
+from .distributed import DistInfo
 from .perceiver import PerceiverConfig
 from .position import num_fourier_channels
 from .profiling import format_bytes, hardware_summary, peak_memory
@@ -210,9 +213,13 @@ def num_params(model: nn.Module) -> int:
 # Measuring
 # ------------------------------------------------------------------------------------------------
 class TrainStep:
-    """One training step of ``model`` on a fixed batch: forward, cross-entropy, backward, AdamW."""
+    """One training step of ``model`` on a fixed batch: forward, cross-entropy, backward, AdamW.
 
-    def __init__(self, model: nn.Module, spec: BenchSpec, device: torch.device, seed: int = 0):
+    ``ddp``: the model is wrapped in ``DistributedDataParallel`` (the process group must exist), so
+    that ``backward()`` also averages the gradients over the processes, as in ``train --nproc N``.
+    """
+
+    def __init__(self, model: nn.Module, spec: BenchSpec, device: torch.device, seed: int = 0, ddp: bool = False):
         g = torch.Generator().manual_seed(seed)
         self.model = model.to(device).train()
         self.images = torch.rand(spec.batch_size, 1, spec.image_size, spec.image_size, generator=g).to(device)
@@ -220,13 +227,17 @@ class TrainStep:
         # fused: one kernel updates every parameter (the default on the CPU is a Python loop over
         # parameters, which costs as much as a small model's forward pass); the same for every model.
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, fused=True)
+        self.forward = self.model
+        if ddp:
+            self.forward = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
         self.device = device
         self.batch_size = spec.batch_size
 
     def __call__(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            loss = F.cross_entropy(self.model(self.images), self.labels)
+            loss = F.cross_entropy(self.forward(self.images), self.labels)
         loss.backward()
         self.optimizer.step()
 
@@ -287,6 +298,29 @@ def matmul_flops_per_second(device: torch.device, n: int = 1024, seconds: float 
             torch.cuda.synchronize(device)
         best = min(best, (time.perf_counter() - start) / calls)
     return 2 * n ** 3 / best
+
+
+def device_matmul_rate(device: torch.device, info: DistInfo = DistInfo()) -> tuple[float, str]:
+    """The device's dense matmul rate (our 100 % mark) and how it was reached.
+
+    With several processes (``info``) it is the best of two measurements: every process
+    multiplying at once with its own threads (the rates summed), and the first process alone
+    with all of them (the others waiting).  All processes must call it."""
+    if not info.distributed:
+        return matmul_flops_per_second(device), f"one process, {torch.get_num_threads()} threads"
+    own = torch.get_num_threads()
+    distributed.barrier(info)
+    together = distributed.all_reduce_sum([matmul_flops_per_second(device)], info, device)[0]
+    alone = 0.0
+    distributed.barrier(info)
+    if info.is_main:
+        torch.set_num_threads(own * info.world_size)
+        alone = matmul_flops_per_second(device)
+        torch.set_num_threads(own)
+    distributed.barrier(info)
+    if together >= alone:
+        return together, f"{info.world_size} processes x {own} thread(s) at once, summed"
+    return alone, f"one process, {own * info.world_size} threads"
 
 
 @dataclass
@@ -353,7 +387,9 @@ def matmuls_alone(calls: dict, device: torch.device, repeats: int = 5) -> float:
     return flops / seconds if seconds else float("nan")
 
 
-def _time_steps(step: TrainStep, steps: int) -> float:
+def _time_steps(step: TrainStep, steps: int, info: DistInfo = DistInfo()) -> float:
+    """Samples per second of ``steps`` training steps (with processes: of all of them together)."""
+    distributed.barrier(info)  # the processes start together (DDP keeps them in step afterwards)
     if step.device.type == "cuda":
         torch.cuda.synchronize(step.device)
     start = time.perf_counter()
@@ -361,30 +397,39 @@ def _time_steps(step: TrainStep, steps: int) -> float:
         step()
     if step.device.type == "cuda":
         torch.cuda.synchronize(step.device)
-    return steps * step.batch_size / (time.perf_counter() - start)
+    return steps * step.batch_size * info.world_size / (time.perf_counter() - start)
 
 
 def compare(specs: list[BenchSpec], device: torch.device, rounds: int = 5, steps: int = 5,
-            wanted=IMPLEMENTATIONS, memory: bool = True, progress: bool = True) -> list[Result]:
-    """Build every (spec, implementation), then time them interleaved for ``rounds`` rounds."""
+            wanted=IMPLEMENTATIONS, memory: bool = True, progress: bool = True,
+            info: DistInfo = DistInfo()) -> list[Result]:
+    """Build every (spec, implementation), then time them interleaved for ``rounds`` rounds.
+
+    With several processes (``info``; every process calls this with the same arguments) each
+    trains on ``spec.batch_size`` samples under DDP, and the results are those of the whole
+    step: samples/s and FLOPs of all processes, peak memory of one (the first).
+    """
     from tqdm.auto import tqdm
 
+    world = info.world_size
     entries = []
     for spec in specs:
         torch.manual_seed(0)
-        model_flops = count_flops(TrainStep(build_perceiver_edu(replace(spec, fold_kv=False)), spec, device))
+        model_flops = world * count_flops(TrainStep(build_perceiver_edu(replace(spec, fold_kv=False)), spec, device))
         for name in implementations_for(spec, wanted):
             torch.manual_seed(0)
-            step = TrainStep(BUILDERS[name](spec), spec, device)
+            step = TrainStep(BUILDERS[name](spec), spec, device, seed=info.rank, ddp=info.distributed)
             step()  # warm-up (allocations, lazy initialisation)
-            flops = count_flops(step)
+            flops = world * count_flops(step)
             peak = peak_memory(step, device) if memory else None
-            alone = matmuls_alone(record_matmuls(step), device)
+            calls = record_matmuls(step)
+            distributed.barrier(info)  # the processes replay their products at the same time
+            alone = distributed.all_reduce_sum([matmuls_alone(calls, device)], info, device)[0]
             entries.append((spec, name, step, Result(name, spec.structure, num_params(step.model), flops, 0.0, peak,
-                                                     spec.batch_size, [], model_flops, alone)))
-    for _ in tqdm(range(rounds), desc="rounds", disable=not progress, leave=False):
+                                                     spec.batch_size * world, [], model_flops, alone)))
+    for _ in tqdm(range(rounds), desc="rounds", disable=not progress or not info.is_main, leave=False):
         for spec, name, step, result in entries:
-            result.rounds.append(_time_steps(step, steps))
+            result.rounds.append(_time_steps(step, steps, info))
     for *_, result in entries:
         result.samples_per_s = statistics.median(result.rounds)
     return [e[-1] for e in entries]
@@ -516,7 +561,28 @@ def _load() -> str:
 def cmd_bench(args) -> int:
     from .settings import get_device
 
+    if args.nproc < 1:
+        raise SystemExit(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc > 1 and args.scaling:
+        raise SystemExit("--scaling runs in one process: leave out --nproc")
+    if args.nproc > 1 and args.batch_size % args.nproc:
+        raise SystemExit(f"--batch-size {args.batch_size} cannot be split over {args.nproc} processes: "
+                         f"use a multiple of {args.nproc}")
+    if args.nproc > 1 and not distributed.env_info().distributed:
+        from .train import _relaunch_with_torchrun
+
+        argv = list(args.command_line) if args.command_line is not None else ["bench", *sys.argv[1:]]
+        return _relaunch_with_torchrun(args.nproc, argv)
     device = get_device(args.device)
+    info, device = distributed.setup(device)
+    try:
+        return _bench(args, device, info)
+    finally:
+        distributed.cleanup(info)
+
+
+def _bench(args, device: torch.device, info: DistInfo) -> int:
+    say = print if info.is_main else (lambda *a, **k: None)
     if args.threads:
         torch.set_num_threads(args.threads)
     wanted = tuple(args.impl.split(",")) if args.impl else IMPLEMENTATIONS
@@ -524,46 +590,56 @@ def cmd_bench(args) -> int:
     if unknown:
         raise SystemExit(f"unknown implementation(s) {sorted(unknown)}; choose from {', '.join(IMPLEMENTATIONS)}")
     missing = [n for n in wanted if not available(n)]
-    base = BenchSpec(batch_size=args.batch_size)
+    world = info.world_size
+    base = BenchSpec(batch_size=args.batch_size // world)
     out = Path(args.out)
-    print(f"perceiver_edu benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}")
-    print(f"hardware: {hardware_summary(device)}")
+    say(f"perceiver_edu benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}")
+    say(f"hardware: {hardware_summary(device)}")
     if device.type == "cpu":
-        print("device: CPU (no CUDA GPU visible); fp32")
+        say("device: CPU (no CUDA GPU visible); fp32")
     else:
-        print(f"device: {device} with bf16 autocast")
-    print(_load() + " (timings are only comparable on an otherwise idle machine)")
+        say(f"device: {device} with bf16 autocast")
+    if info.distributed:
+        say(f"processes: {world} x {torch.get_num_threads()} thread(s), data parallel (DDP over {info.backend}, "
+            f"as `train --nproc {world}`): each trains on {base.batch_size} of the batch's {args.batch_size} "
+            f"samples and the gradients are averaged in backward()")
+    say(_load() + " (timings are only comparable on an otherwise idle machine)")
     for name in missing:
-        print(f"skipped {name}: not installed (pip install -r requirements-bench.txt)")
+        say(f"skipped {name}: not installed (pip install -r requirements-bench.txt)")
 
     if not args.scaling:
         specs = [base, replace(base, structure="single")]
         s = base
-        print(f"\nconfig: {s.image_size}x{s.image_size} images (M={s.num_inputs}, C={s.input_channels} with "
-              f"{s.num_bands} bands), N={s.num_latents} latents, D={s.latent_dim}, L={s.num_cross_attends} "
-              f"cross-attends x S={s.self_attends_per_block} self-attends, {s.self_heads} self heads, 1 cross "
-              f"head, MLP widening {s.widening}, batch {s.batch_size}")
-        print("structures: repeat = L cross-attends, weights shared after the first (the paper);"
-              "\n            single = 1 cross-attend + L*S self-attends, no sharing (transformers' layout)")
-        rate = matmul_flops_per_second(device)
-        results = compare(specs, device, rounds=args.rounds, steps=args.steps, wanted=wanted)
-        rate = max(rate, matmul_flops_per_second(device))  # measured before and after: keep the best
-        print(f"\ndense matmul (1024x1024, {'bf16' if device.type == 'cuda' else 'fp32'}): {rate / 1e9:.1f} GFLOP/s "
-              f"= 100 % in the table")
-        print(f"training steps: forward + backward + AdamW, median of {args.rounds} interleaved rounds of "
-              f"{args.steps} steps\n")
-        print(format_table(results, rate))
-        print("\n" + MATCHING_NOTES)
+        per_process = f" ({s.batch_size} per process)" if info.distributed else ""
+        say(f"\nconfig: {s.image_size}x{s.image_size} images (M={s.num_inputs}, C={s.input_channels} with "
+            f"{s.num_bands} bands), N={s.num_latents} latents, D={s.latent_dim}, L={s.num_cross_attends} "
+            f"cross-attends x S={s.self_attends_per_block} self-attends, {s.self_heads} self heads, 1 cross "
+            f"head, MLP widening {s.widening}, batch {args.batch_size}{per_process}")
+        say("structures: repeat = L cross-attends, weights shared after the first (the paper);"
+            "\n            single = 1 cross-attend + L*S self-attends, no sharing (transformers' layout)")
+        rate, how = device_matmul_rate(device, info)
+        results = compare(specs, device, rounds=args.rounds, steps=args.steps, wanted=wanted, info=info)
+        rate_after, how_after = device_matmul_rate(device, info)  # measured before and after: keep the best
+        rate, how = max((rate, how), (rate_after, how_after))
+        say(f"\ndense matmul (1024x1024, {'bf16' if device.type == 'cuda' else 'fp32'}): {rate / 1e9:.1f} GFLOP/s "
+            f"({how}) = 100 % in the table")
+        say(f"training steps: forward + backward + AdamW, median of {args.rounds} interleaved rounds of "
+            f"{args.steps} steps\n")
+        say(format_table(results, rate))
+        say("\n" + MATCHING_NOTES)
+        if info.distributed:
+            say("peak memory: of one process.  No plot with --nproc (run without it for runs/bench/bench.png)")
+            return 0
         out.mkdir(parents=True, exist_ok=True)
         sides = [int(v) for v in args.plot_sides.split(",")]
         points = scaling(replace(base, batch_size=args.plot_batch_size), device, sides=sides, chunk_size=None,
                          wanted=wanted, max_others=max(sides))
-        print(f"throughput and memory vs M (batch {args.plot_batch_size}):")
-        print(format_scaling(points))
+        say(f"throughput and memory vs M (batch {args.plot_batch_size}):")
+        say(format_scaling(points))
         path = out / "bench.png"
         plot(points, path, f"{hardware_summary(device)}; batch {args.plot_batch_size}")
-        print(f"\nplot: {path}")
-        print(_load() + " (at the end)")
+        say(f"\nplot: {path}")
+        say(_load() + " (at the end)")
         return 0
 
     spec = replace(base, batch_size=args.scaling_batch_size)
@@ -588,6 +664,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median reported)")
     p.add_argument("--steps", type=int, default=5, help="training steps per round")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="train data parallel in N processes, as `train --nproc N` (default: 1)")
     p.add_argument("--scaling", action="store_true", help="memory and time vs input size M instead")
     p.add_argument("--sides", default=",".join(map(str, SCALING_SIDES)), help="image sides for --scaling")
     p.add_argument("--scaling-batch-size", type=int, default=1)
@@ -596,4 +674,4 @@ def register_cli(subparsers) -> None:
     p.add_argument("--plot-sides", default="16,28,56", help="image sides of the plot's sweep (default run)")
     p.add_argument("--plot-batch-size", type=int, default=16)
     p.add_argument("--out", default="runs/bench", help="folder for the plot")
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=cmd_bench, command_line=None)

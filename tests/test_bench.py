@@ -1,4 +1,11 @@
 """The benchmark's configurations really match (no timing is asserted here)."""
+import os
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -70,3 +77,38 @@ def test_folded_cross_attend_executes_fewer_flops_and_matmuls_are_recorded():
                    for (name, t, _), count in calls.items())
     assert 0 < mm_flops < count_flops(step)  # the rest is the attention kernel
     assert matmuls_alone(calls, torch.device("cpu")) > 0
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_bench_nproc_trains_data_parallel_and_reports_the_whole_step():
+    """`bench --nproc 2`: two processes under torchrun print one table, whose FLOPs, parameters and
+    samples are those of the whole batch of 64, not of one process's 32."""
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    done = subprocess.run([sys.executable, "-m", "perceiver_edu", "bench", "--nproc", "2", "--impl", "perceiver_edu",
+                           "--rounds", "1", "--steps", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert out.count("dense matmul") == 1 and "processes: 2 x 1 thread(s)" in out  # rank 0 alone reports
+    assert "batch 64 (32 per process)" in out
+    for structure in ("repeat", "single"):
+        row = re.search(rf"^{structure}\s+perceiver_edu\s+([\d,]+)\s+([\d.]+)\s+(\d+)\s+(\d+)%", out, re.M)
+        assert row, out
+        spec = replace(BenchSpec(), structure=structure)  # one process, the whole batch
+        flops, params = flops_and_params(spec, "perceiver_edu")
+        assert int(row[1].replace(",", "")) == params
+        assert float(row[2]) == pytest.approx(flops / 1e9, abs=1e-3)
+        assert int(row[3]) > 0 and 0 < int(row[4]) < 150
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--nproc", "0"], "--nproc must be >= 1"),
+    (["--nproc", "2", "--scaling"], "--scaling runs in one process"),
+    (["--nproc", "2", "--batch-size", "63"], "cannot be split over 2 processes"),
+])
+def test_bench_refuses_bad_process_counts(argv, message):
+    from perceiver_edu.__main__ import main
+    with pytest.raises(SystemExit, match=message):
+        main(["bench", *argv])
