@@ -96,7 +96,8 @@ class MultiHeadAttention(nn.Module):
 
 
 def chunked_attention(q: torch.Tensor, inputs: torch.Tensor, keys_values, chunk_size: int,
-                      return_scores: bool = False, scale: float | None = None):
+                      return_scores: bool = False, scale: float | None = None,
+                      input_mask: torch.Tensor | None = None):
     """Attention of ``q (B, H, N, d)`` over ``inputs (B, M, C)``, ``chunk_size`` inputs at a time.
 
     ``keys_values(chunk)`` maps an input chunk ``(B, m, C)`` to its keys and values ``(B, H, m, d)``
@@ -107,24 +108,31 @@ def chunked_attention(q: torch.Tensor, inputs: torch.Tensor, keys_values, chunk_
     When gradients are needed each chunk runs under ``torch.utils.checkpoint``: its keys, values
     and weights are recomputed in the backward pass instead of being stored, so memory no longer
     grows with M * D, only with the inputs themselves (and the scores, if asked for).
-    Returns ``out (B, H, N, d)`` and, with ``return_scores``, the pre-softmax ``scores (B, H, N, M)``.
+    ``input_mask (B, M)``, optional boolean: ``False`` inputs are ignored.  A chunk may hold only
+    ignored inputs (padding at the end): its scores are then the dtype's lowest finite value, not
+    -inf, so that its ``lse_j`` stays finite and its share of the mix comes out as exactly 0.
+    Returns ``out (B, H, N, d)`` and, with ``return_scores``, the pre-softmax ``scores (B, H, N, M)``
+    (-inf where masked).
     """
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
 
-    def one_chunk(q, chunk):
+    def one_chunk(q, chunk, mask):
         k, v = keys_values(chunk)  # (B, H, m, d)
         scores = q @ k.transpose(-2, -1) * scale  # (B, H, N, m)
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         lse = scores.logsumexp(dim=-1, keepdim=True)  # (B, H, N, 1)
         return (scores - lse).exp() @ v, lse, scores
 
+    masks = [None] * math.ceil(inputs.shape[1] / chunk_size) if input_mask is None else input_mask.split(chunk_size, 1)
     outs, lses, all_scores = [], [], []
-    for chunk in inputs.split(chunk_size, dim=1):
+    for chunk, mask in zip(inputs.split(chunk_size, dim=1), masks):
         if torch.is_grad_enabled() and not return_scores:
-            o, lse, _ = torch.utils.checkpoint.checkpoint(one_chunk, q, chunk, use_reentrant=False)
+            o, lse, _ = torch.utils.checkpoint.checkpoint(one_chunk, q, chunk, mask, use_reentrant=False)
         else:
-            o, lse, s = one_chunk(q, chunk)
+            o, lse, s = one_chunk(q, chunk, mask)
             if return_scores:
-                all_scores.append(s)
+                all_scores.append(s if mask is None else s.masked_fill(~mask[:, None, None, :], float("-inf")))
         outs.append(o)
         lses.append(lse)
     lse = torch.cat(lses, dim=-1)  # (B, H, N, num_chunks)

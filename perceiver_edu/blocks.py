@@ -84,16 +84,18 @@ class CrossAttention(nn.Module):
         return self.attn.keys_values(self.input_norm(inputs))
 
     def forward(self, latents: torch.Tensor, inputs: torch.Tensor, return_scores: bool = False,
-                keys_values: tuple | None = None):
+                keys_values: tuple | None = None, input_mask: torch.Tensor | None = None):
         """``keys_values``: ``self.keys_values(inputs)`` if already computed (it only depends on
-        the inputs and this block's weights, so a block applied again to the same inputs reuses it)."""
+        the inputs and this block's weights, so a block applied again to the same inputs reuses it).
+        ``input_mask (B, M)``, optional boolean: ``False`` marks padding inputs, which no latent
+        attends to (their scores are -inf)."""
         queries = self.latent_norm(latents)
         chunked = self.chunk_size is not None and inputs.shape[1] > self.chunk_size
         if self.fold_kv or chunked:
-            attended = self._attend(queries, inputs, return_scores, keys_values, chunked)
+            attended = self._attend(queries, inputs, return_scores, keys_values, chunked, input_mask)
         else:
             kv = self.keys_values(inputs) if keys_values is None else keys_values
-            attended = self.attn(queries, inputs, return_scores, keys_values=kv)
+            attended = self.attn(queries, inputs, return_scores, input_mask=input_mask, keys_values=kv)
         attended, scores = attended if return_scores else (attended, None)
         latents = latents + attended  # residual
         latents = latents + self.mlp(latents)
@@ -108,7 +110,7 @@ class CrossAttention(nn.Module):
         return w_k, w_v, b_k, b_v
 
     def _attend(self, queries: torch.Tensor, inputs: torch.Tensor, return_scores: bool,
-                keys_values: tuple | None, chunked: bool):
+                keys_values: tuple | None, chunked: bool, input_mask: torch.Tensor | None = None):
         """``self.attn(queries, input_norm(inputs))``, folded (``fold_kv``) and/or over chunks of the inputs."""
         attn = self.attn
         q = attn._split_heads(attn.to_q(queries))  # (B, H, N, d)
@@ -119,23 +121,24 @@ class CrossAttention(nn.Module):
         else:
             q_in = q
         scores = None
+        mask = None if input_mask is None else input_mask[:, None, None, :]  # (B, 1, 1, M)
         if chunked:
-            out = chunked_attention(q_in, inputs, self.keys_values, self.chunk_size, return_scores, scale)
+            out = chunked_attention(q_in, inputs, self.keys_values, self.chunk_size, return_scores, scale, input_mask)
             out, scores = out if return_scores else (out, None)
         else:
             k, v = self.keys_values(inputs) if keys_values is None else keys_values  # folded: (B, 1, M, C)
             k, v = k.expand(-1, attn.num_heads, -1, -1), v.expand(-1, attn.num_heads, -1, -1)
             if return_scores:
-                out, _, scores = attention(q_in, k, v, scale=scale)
+                out, _, scores = attention(q_in, k, v, mask, scale=scale)
             elif (self.fold_kv and torch.is_grad_enabled() and not k.requires_grad
                   and q_in.shape[1] * q_in.shape[2] <= k.shape[-1]):
                 # Training on plain inputs: only the queries need a gradient.  Two small products
                 # and a softmax are then cheaper than the fused kernel, whose backward also computes
                 # (and zero-fills) gradients for the (B, M, C) x̂.  They keep the (B, H, N, M)
                 # weights for the backward, so only when those are no larger than x̂ (H N <= C).
-                out = attention(q_in, k, v, scale=scale)[0]
+                out = attention(q_in, k, v, mask, scale=scale)[0]
             else:
-                out = F.scaled_dot_product_attention(q_in, k, v, scale=scale)
+                out = F.scaled_dot_product_attention(q_in, k, v, attn_mask=mask, scale=scale)
         if self.fold_kv:
             out = torch.einsum("bhnc,hdc->bhnd", out, w_v) + b_v[:, None]  # (B, H, N, d)
             if return_scores:  # the term the softmax ignores, so that the scores are Q K^T / sqrt(d)

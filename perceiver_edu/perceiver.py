@@ -84,8 +84,9 @@ class Perceiver(nn.Module):
         return (self.cross_attends[min(i, len(self.cross_attends) - 1)],
                 self.latent_transformers[min(i, len(self.latent_transformers) - 1)])
 
-    def check_inputs(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``x`` is a byte array ``(B, M, input_channels)``."""
+    def check_inputs(self, x: torch.Tensor, input_mask: torch.Tensor | None = None) -> None:
+        """Raise ``ValueError`` unless ``x`` is a byte array ``(B, M, input_channels)`` and
+        ``input_mask``, if given, a boolean ``(B, M)`` that keeps at least one input of each example."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"expected a torch.Tensor byte array (B, M, C), got {type(x).__name__}")
         if x.dim() != 3:
@@ -96,10 +97,26 @@ class Perceiver(nn.Module):
                              f"input_channels={self.config.input_channels} (shape {tuple(x.shape)})")
         if x.shape[1] == 0:
             raise ValueError("byte array has M=0 elements; the model needs at least one input")
+        if input_mask is None:
+            return
+        if not isinstance(input_mask, torch.Tensor) or input_mask.dtype != torch.bool \
+                or input_mask.shape != x.shape[:2]:
+            got = (f"{input_mask.dtype} {tuple(input_mask.shape)}" if isinstance(input_mask, torch.Tensor)
+                   else type(input_mask).__name__)
+            raise ValueError(f"input_mask must be a bool tensor of shape (B, M) = {tuple(x.shape[:2])}, True on "
+                             f"real inputs and False on padding; got {got}")
+        empty = (~input_mask.any(dim=1)).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"input_mask masks out every input of example(s) {empty[:10]}: each example needs at "
+                             f"least one real (True) input")
 
-    def encode(self, x: torch.Tensor, return_attention: bool = False):
-        """The final latent array ``(B, N, D)`` (and the per-cross-attend score maps if asked)."""
-        self.check_inputs(x)
+    def encode(self, x: torch.Tensor, return_attention: bool = False, input_mask: torch.Tensor | None = None):
+        """The final latent array ``(B, N, D)`` (and the per-cross-attend score maps if asked).
+
+        ``input_mask (B, M)``, optional boolean: ``False`` marks padding, so that examples with
+        different numbers of inputs can share a batch; padded inputs are never attended to, and
+        the result for each example is that of its real inputs alone (tested)."""
+        self.check_inputs(x, input_mask)
         latents = self.latents.expand(x.shape[0], -1, -1)  # (B, N, D), no copy
         c = self.config
         maps, kv = [], {}  # kv: the inputs' keys/values for the cross-attend that repeats reuse
@@ -112,17 +129,18 @@ class Perceiver(nn.Module):
             if (reused or cross_attend.fold_kv) and key not in kv and c.cross_attend_chunk_size is None:
                 kv[key] = cross_attend.keys_values(x)  # (B, H, M, d) each (folded: (B, 1, M, C)), once
             if return_attention:
-                latents, scores = cross_attend(latents, x, True, kv.get(key))  # scores (B, H, N, M)
-                maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads
+                latents, scores = cross_attend(latents, x, True, kv.get(key), input_mask)  # scores (B, H, N, M)
+                maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads; -inf on padding
             else:
-                latents = cross_attend(latents, x, keys_values=kv.get(key))
+                latents = cross_attend(latents, x, keys_values=kv.get(key), input_mask=input_mask)
             latents = latent_transformer(latents)
         return (latents, maps) if return_attention else latents
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
+    def forward(self, x: torch.Tensor, return_attention: bool = False, input_mask: torch.Tensor | None = None):
         """Logits ``(B, num_classes)``; with ``return_attention`` also a list of
-        ``num_cross_attends`` pre-softmax score maps, each ``(B, N, M)``."""
-        out = self.encode(x, return_attention)
+        ``num_cross_attends`` pre-softmax score maps, each ``(B, N, M)``.  ``input_mask``: see
+        :meth:`encode`."""
+        out = self.encode(x, return_attention, input_mask)
         latents, maps = out if return_attention else (out, None)
         logits = self.head(latents.mean(dim=1))  # average over latents
         return (logits, maps) if return_attention else logits
