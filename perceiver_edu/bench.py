@@ -2,6 +2,7 @@
 
     python -m perceiver_edu bench                 # the comparison table (+ plot in runs/bench/)
     python -m perceiver_edu bench --scaling       # memory and time of a training step vs input size M
+    python -m perceiver_edu bench --nproc 2       # the table, each model trained data parallel in 2 processes
 
 Three implementations of the same classifier, configured to be as identical as their designs allow
 (the script prints parameter counts and FLOPs side by side so you can check):
