@@ -577,9 +577,12 @@ def cmd_bench(args) -> int:
     device = get_device(args.device)
     info, device = distributed.setup(device)
     try:
-        return _bench(args, device, info)
+        code = _bench(args, device, info)
     finally:
         distributed.cleanup(info)
+    if info.distributed:
+        distributed.exit_worker(code)
+    return code
 
 
 def _bench(args, device: torch.device, info: DistInfo) -> int:

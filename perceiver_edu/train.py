@@ -663,13 +663,15 @@ def cmd_train(args) -> int:
     except KeyboardInterrupt:
         return 130
     if not job.is_main:
-        return 0
+        distributed.exit_worker(0)
     print(f"test accuracy {result.test_accuracy:.4f} after {result.step} steps "
           f"({result.train_seconds:.0f} s of training); checkpoint in {out}")
     if args.export:
         command = "python -m perceiver_edu " + " ".join(sys.argv[1:] if args.command_line is None else args.command_line)
         export(result, args.export, command)
         print(f"exported the model to {args.export}")
+    if job.distributed:
+        distributed.exit_worker(0)
     return 0
 
 

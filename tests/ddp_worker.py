@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from perceiver_edu.data import load_fashion_mnist
+from perceiver_edu.distributed import exit_worker
 from perceiver_edu.train import TrainConfig, train
 
 DATA_SEED = 1
@@ -51,6 +52,7 @@ def main():
     (out / f"rank{rank}.losses.json").write_text(json.dumps(
         {"losses": losses, "step": result.step, "test_accuracy": result.test_accuracy,
          "threads": torch.get_num_threads()}))
+    exit_worker(0)  # as the train command does under torchrun (see its docstring)
 
 
 if __name__ == "__main__":

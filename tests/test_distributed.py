@@ -217,3 +217,12 @@ def test_nproc_flag_relaunches_under_torchrun(tmp_path):
     assert done.stdout.count("test accuracy") == 1 and "2 processes" in done.stdout
     config = json.loads((run_dir / "config.json").read_text())
     assert config["metadata"]["processes"] == 2 and config["metadata"]["step"] == 4
+
+
+def test_exit_worker_flushes_output_and_exits_with_the_code():
+    """Workers leave with os._exit after a successful run: what they printed must not be lost."""
+    done = subprocess.run([sys.executable, "-c", "from perceiver_edu.distributed import exit_worker; "
+                           "import sys; print('result line', end=''); print('warning', end='', file=sys.stderr); "
+                           "exit_worker(3)"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"})  # pipes: buffered
+    assert done.returncode == 3 and done.stdout == "result line" and done.stderr == "warning"
