@@ -570,10 +570,7 @@ def cmd_bench(args) -> int:
         raise SystemExit(f"--batch-size {args.batch_size} cannot be split over {args.nproc} processes: "
                          f"use a multiple of {args.nproc}")
     if args.nproc > 1 and not distributed.env_info().distributed:
-        from .train import _relaunch_with_torchrun
-
-        argv = list(args.command_line) if args.command_line is not None else ["bench", *sys.argv[1:]]
-        return _relaunch_with_torchrun(args.nproc, argv)
+        return distributed.relaunch_with_torchrun(args.nproc, "bench", args.command_line or sys.argv[1:])
     device = get_device(args.device)
     info, device = distributed.setup(device)
     try:

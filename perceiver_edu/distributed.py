@@ -23,6 +23,7 @@ returns a one-process :class:`DistInfo` and every helper is a no-op.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -106,6 +107,28 @@ def cleanup(info: DistInfo) -> None:
     """End the process group if :func:`setup` created it."""
     if info.owns_group and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def torchrun_command(nproc: int, argv: list[str]) -> tuple[list[str], dict]:
+    """The command (and environment) that runs ``python -m perceiver_edu <argv>`` under ``torchrun
+    --standalone --nproc_per_node=N``, ``--nproc`` left out (torchrun's own parser would take it for
+    its ``--nproc-per-node``); the machine's cores are shared out among the processes."""
+    rest = [a for i, a in enumerate(argv)
+            if not (a == "--nproc" or a.startswith("--nproc=") or (i > 0 and argv[i - 1] == "--nproc"))]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "perceiver_edu", *rest]
+    env = {**os.environ}
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return cmd, env
+
+
+def relaunch_with_torchrun(nproc: int, command: str, argv: list[str]) -> int:
+    """``python -m perceiver_edu <command> ... --nproc N``: run the same command line again under
+    torchrun, in N processes, and return its exit code (``argv`` with or without ``command`` first)."""
+    argv = list(argv) if list(argv[:1]) == [command] else [command, *argv]
+    cmd, env = torchrun_command(nproc, argv)
+    print("running:", " ".join(cmd[1:]), flush=True)
+    return subprocess.call(cmd, env=env)
 
 
 def exit_worker(code: int = 0):

@@ -558,7 +558,7 @@ def _train_in_processes(config, nproc, out_dir, resume, progress, on_step, data,
         argv = ["train", "--config", str(config_file), "--out", str(run_dir), "--no-progress"]
         argv += ["--resume"] if resume else []
         argv += ["--stop-at-step", str(stop_at_step)] if stop_at_step is not None else []
-        cmd, env = _torchrun_command(nproc, argv)
+        cmd, env = distributed.torchrun_command(nproc, argv)
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)  # its own process group, for Ctrl-C below
         output: list[str] = []
@@ -619,34 +619,11 @@ def _config_from_args(args) -> TrainConfig:
     return preset(args.preset, **overrides)
 
 
-def _torchrun_command(nproc: int, argv: list[str]) -> tuple[list[str], dict]:
-    """The command (and environment) that runs ``python -m perceiver_edu <argv>`` under ``torchrun
-    --standalone --nproc_per_node=N``, ``--nproc`` left out (torchrun's own parser would take it for
-    its ``--nproc-per-node``)."""
-    rest = [a for i, a in enumerate(argv)
-            if not (a == "--nproc" or a.startswith("--nproc=") or (i > 0 and argv[i - 1] == "--nproc"))]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "perceiver_edu", *rest]
-    env = {**os.environ}
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return cmd, env
-
-
-def _relaunch_with_torchrun(nproc: int, argv: list[str]) -> int:
-    """``--nproc N``: run this same command under torchrun."""
-    cmd, env = _torchrun_command(nproc, argv)
-    print("running:", " ".join(cmd[1:]), flush=True)
-    return subprocess.call(cmd, env=env)
-
-
 def cmd_train(args) -> int:
     if args.nproc is not None and args.nproc < 1:
         raise SystemExit(f"--nproc must be >= 1, got {args.nproc}")
     if args.nproc and args.nproc > 1 and not distributed.env_info().distributed:
-        argv = list(args.command_line) if args.command_line is not None else sys.argv[1:]
-        if argv[:1] != ["train"]:
-            argv = ["train", *argv]
-        return _relaunch_with_torchrun(args.nproc, argv)
+        return distributed.relaunch_with_torchrun(args.nproc, "train", args.command_line or sys.argv[1:])
     config = _config_from_args(args)
     out = args.out or f"runs/{config.dataset}"
     device = get_device(config.device)
@@ -662,14 +639,13 @@ def cmd_train(args) -> int:
                        stop_at_step=args.stop_at_step)
     except KeyboardInterrupt:
         return 130
-    if not job.is_main:
-        distributed.exit_worker(0)
-    print(f"test accuracy {result.test_accuracy:.4f} after {result.step} steps "
-          f"({result.train_seconds:.0f} s of training); checkpoint in {out}")
-    if args.export:
-        command = "python -m perceiver_edu " + " ".join(sys.argv[1:] if args.command_line is None else args.command_line)
-        export(result, args.export, command)
-        print(f"exported the model to {args.export}")
+    if job.is_main:
+        print(f"test accuracy {result.test_accuracy:.4f} after {result.step} steps "
+              f"({result.train_seconds:.0f} s of training); checkpoint in {out}")
+        if args.export:
+            command = "python -m perceiver_edu " + " ".join(args.command_line or sys.argv[1:])
+            export(result, args.export, command)
+            print(f"exported the model to {args.export}")
     if job.distributed:
         distributed.exit_worker(0)
     return 0
