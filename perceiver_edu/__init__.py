@@ -11,15 +11,15 @@
     viz.py         attention-map figures; widgets.py the explorer  (chapter 6)
     decoder.py     Perceiver IO; resampler.py the resampler        (chapters 11, 12)
 """
-from .adapters import ImagePerceiver, ImagePreprocess, image_to_bytes
-from .attention import MultiHeadAttention, attention
-from .blocks import MLP, CrossAttention, LatentTransformer, SelfAttention
-from .checkpoint import load_checkpoint, save_checkpoint
-from .decoder import PerceiverIO, PerceiverIODecoder
-from .perceiver import Perceiver, PerceiverConfig
-from .plots import image_grid
-from .position import LearnedPositions, fourier_features, num_fourier_channels, position_grid
-from .resampler import PerceiverResampler
+from .inputs.images import ImagePerceiver, ImagePreprocess, image_to_bytes
+from .model.attention import MultiHeadAttention, attention
+from .model.blocks import MLP, CrossAttention, LatentTransformer, SelfAttention
+from .training.checkpoint import load_checkpoint, save_checkpoint
+from .model.perceiver_io import PerceiverIO, PerceiverIODecoder
+from .model.perceiver import Perceiver, PerceiverConfig
+from .plots.images import image_grid
+from .model.position import LearnedPositions, fourier_features, num_fourier_channels, position_grid
+from .model.resampler import PerceiverResampler
 from .settings import get_device, is_quick, run_mode, seed_everything
 
 __version__ = "0.1.0"

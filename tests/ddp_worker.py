@@ -3,7 +3,7 @@
     python -m torch.distributed.run --standalone --nproc_per_node=2 tests/ddp_worker.py OUT [--stop-at N] [--resume]
                                                                                         [--no-callback]
 
-Trains the tiny model of the tests on a fixed Fashion-MNIST subset through ``perceiver_edu.train``
+Trains the tiny model of the tests on a fixed Fashion-MNIST subset through ``perceiver_edu.training.trainer``
 (which joins the gloo process group torchrun describes), then writes this rank's final weights
 (``rank<R>.safetensors``) and per-step global losses (``rank<R>.losses.json``) into ``OUT``.
 """
@@ -16,8 +16,8 @@ import torch
 from safetensors.torch import save_file
 
 from perceiver_edu.data import load_fashion_mnist
-from perceiver_edu.distributed import exit_worker
-from perceiver_edu.train import TrainConfig, train
+from perceiver_edu.training.distributed import exit_worker
+from perceiver_edu.training.trainer import TrainConfig, train
 
 DATA_SEED = 1
 

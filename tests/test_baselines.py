@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from perceiver_edu.baselines import MLP, SmallCNN, count_parameters
-from perceiver_edu.fit import evaluate_accuracy, fit
-from perceiver_edu.permuted import permute_pixels, random_permutation
+from perceiver_edu.model.baselines import MLP, SmallCNN, count_parameters
+from perceiver_edu.training.fit import evaluate_accuracy, fit
+from perceiver_edu.inputs.permuted import permute_pixels, random_permutation
 
 
 def test_shapes_and_parameter_counts():

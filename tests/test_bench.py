@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from perceiver_edu.bench import (BUILDERS, BenchSpec, Result, TrainStep, available, count_flops, format_table,
+from perceiver_edu.tools.bench import (BUILDERS, BenchSpec, Result, TrainStep, available, count_flops, format_table,
                                  implementations_for, matmuls_alone, num_params, record_matmuls)
 
 TINY = BenchSpec(image_size=8, num_bands=2, num_latents=4, latent_dim=16, num_cross_attends=3,

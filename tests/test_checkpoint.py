@@ -25,7 +25,7 @@ def test_save_load_roundtrip(tmp_path):
 
 
 def test_loading_into_other_config_names_the_mismatch(tmp_path):
-    from perceiver_edu.checkpoint import load_weights
+    from perceiver_edu.training.checkpoint import load_weights
     save_checkpoint(tiny(num_latents=4), tmp_path)
     with pytest.raises(ValueError, match=r"num_latents: checkpoint has 4, model has 6"):
         load_weights(tiny(num_latents=6), tmp_path)
@@ -44,7 +44,7 @@ def test_atomic_write_gives_files_the_usual_permissions(tmp_path):
     import os
     import stat
 
-    from perceiver_edu.checkpoint import atomic_write_json
+    from perceiver_edu.training.checkpoint import atomic_write_json
     old = os.umask(0o022)
     try:
         atomic_write_json(tmp_path / "config.json", {"a": 1})

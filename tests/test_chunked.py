@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from perceiver_edu import Perceiver, PerceiverConfig
-from perceiver_edu.attention import attention, chunked_attention
-from perceiver_edu.blocks import normalise
+from perceiver_edu.model.attention import attention, chunked_attention
+from perceiver_edu.model.blocks import normalise
 
 
 def config(**kw):
@@ -114,7 +114,7 @@ def test_bad_chunk_size():
 
 
 def test_chunked_inference_memory_is_bounded():
-    from perceiver_edu.profiling import peak_memory
+    from perceiver_edu.tools.profiling import peak_memory
 
     torch.manual_seed(0)
     x = torch.randn(1, 20_000, 7)

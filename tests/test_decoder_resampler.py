@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from perceiver_edu import PerceiverConfig
-from perceiver_edu.attention import MultiHeadAttention
-from perceiver_edu.decoder import PerceiverIO, PerceiverIODecoder
-from perceiver_edu.resampler import PerceiverResampler
+from perceiver_edu.model.attention import MultiHeadAttention
+from perceiver_edu.model.perceiver_io import PerceiverIO, PerceiverIODecoder
+from perceiver_edu.model.resampler import PerceiverResampler
 
 
 def cfg():

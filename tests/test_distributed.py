@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from perceiver_edu import distributed
-from perceiver_edu.distributed import DistInfo
-from perceiver_edu.train import read_metrics, train
+from perceiver_edu.training import distributed
+from perceiver_edu.training.distributed import DistInfo
+from perceiver_edu.training.trainer import read_metrics, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_worker import tiny_config, tiny_data  # noqa: E402
@@ -221,7 +221,7 @@ def test_nproc_flag_relaunches_under_torchrun(tmp_path):
 
 def test_exit_worker_flushes_output_and_exits_with_the_code():
     """Workers leave with os._exit after a successful run: what they printed must not be lost."""
-    done = subprocess.run([sys.executable, "-c", "from perceiver_edu.distributed import exit_worker; "
+    done = subprocess.run([sys.executable, "-c", "from perceiver_edu.training.distributed import exit_worker; "
                            "import sys; print('result line', end=''); print('warning', end='', file=sys.stderr); "
                            "exit_worker(3)"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"})  # pipes: buffered

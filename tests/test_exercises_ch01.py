@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from perceiver_edu.attention import attention
+from perceiver_edu.model.attention import attention
 from perceiver_edu.exercises import run_checker
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from perceiver_edu.adapters import image_to_bytes
+from perceiver_edu.inputs.images import image_to_bytes
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.position import LearnedPositions, fourier_features, position_grid
+from perceiver_edu.model.position import LearnedPositions, fourier_features, position_grid
 
 
 def hint(id, answer):

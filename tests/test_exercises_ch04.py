@@ -1,9 +1,9 @@
 """Each chapter-4 checker accepts the reference answer and names typical mistakes."""
 import pytest
 
-from perceiver_edu.blocks import CrossAttention, LatentTransformer
+from perceiver_edu.model.blocks import CrossAttention, LatentTransformer
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.perceiver import Perceiver
+from perceiver_edu.model.perceiver import Perceiver
 
 
 def hint(id, answer):

@@ -5,7 +5,7 @@ import pytest
 import torch.nn.functional as F
 
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.train import accuracy, lr_at
+from perceiver_edu.training.trainer import accuracy, lr_at
 
 
 def hint(id, answer):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.viz import attention_center_of_mass, map_image_correlation, softmax_weights
+from perceiver_edu.plots.attention_maps import attention_center_of_mass, map_image_correlation, softmax_weights
 
 
 def hint(id, *answer):

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from perceiver_edu.adapters import image_to_bytes
+from perceiver_edu.inputs.images import image_to_bytes
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.permuted import permute_pixels
+from perceiver_edu.inputs.permuted import permute_pixels
 
 
 def hint(id, *answer):

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.multimodal import fuse_byte_arrays
+from perceiver_edu.inputs.multimodal import fuse_byte_arrays
 
 
 def hint(id, *answer):

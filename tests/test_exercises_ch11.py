@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.position import fourier_features, position_grid
+from perceiver_edu.model.position import fourier_features, position_grid
 
 
 def hint(id, answer):

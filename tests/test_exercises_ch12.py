@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.resampler import pad_tokens
+from perceiver_edu.model.resampler import pad_tokens
 
 
 def hint(id, answer):

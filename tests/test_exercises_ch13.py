@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from perceiver_edu.attention import attention
+from perceiver_edu.model.attention import attention
 from perceiver_edu.exercises import run_checker
 from perceiver_edu.exercises.ch13 import _last_chunk, _size_weighted, _uniform_mean
 

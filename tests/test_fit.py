@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from perceiver_edu.fit import History, evaluate_accuracy, fit, lr_at, predict_logits
+from perceiver_edu.training.fit import History, evaluate_accuracy, fit, lr_at, predict_logits
 
 
 def blobs(n=400, seed=0):

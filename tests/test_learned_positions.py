@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from perceiver_edu.position import LearnedPositions
+from perceiver_edu.model.position import LearnedPositions
 
 
 def test_shape_and_broadcast_over_batch():

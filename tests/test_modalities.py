@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from perceiver_edu.modalities import (audio_byte_channels, audio_to_bytes, hz_to_mel, log_mel_spectrogram,
+from perceiver_edu.inputs.modalities import (audio_byte_channels, audio_to_bytes, hz_to_mel, log_mel_spectrogram,
                                       mel_filterbank, mel_to_hz, point_byte_channels, points_to_bytes,
                                       spectrogram_byte_channels, spectrogram_to_bytes)
 

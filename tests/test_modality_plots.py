@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from perceiver_edu.fit import History
-from perceiver_edu.modality_plots import accuracy_bars, audio_attention_figure, before_after_images, loss_curves
+from perceiver_edu.training.fit import History
+from perceiver_edu.plots.modalities import accuracy_bars, audio_attention_figure, before_after_images, loss_curves
 
 
 def test_accuracy_bars_labels_every_bar():

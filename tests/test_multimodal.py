@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from perceiver_edu.adapters import image_to_bytes
-from perceiver_edu.modalities import spectrogram_to_bytes
-from perceiver_edu.multimodal import (Modality, MultimodalPerceiver, fuse_byte_arrays, make_av_pairs,
+from perceiver_edu.inputs.images import image_to_bytes
+from perceiver_edu.inputs.modalities import spectrogram_to_bytes
+from perceiver_edu.inputs.multimodal import (Modality, MultimodalPerceiver, fuse_byte_arrays, make_av_pairs,
                                       modality_slices, pack, pair_by_label)
-from perceiver_edu.perceiver import PerceiverConfig
+from perceiver_edu.model.perceiver import PerceiverConfig
 
 
 def test_fuse_shapes_padding_and_embedding_broadcast():

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from perceiver_edu import PerceiverConfig, image_to_bytes
-from perceiver_edu.decoder import PerceiverIO, PerceiverIODecoder, position_queries
-from perceiver_edu.resampler import PerceiverResampler, pad_tokens
+from perceiver_edu.model.perceiver_io import PerceiverIO, PerceiverIODecoder, position_queries
+from perceiver_edu.model.resampler import PerceiverResampler, pad_tokens
 
 
 def test_position_queries_are_the_encoders_position_channels():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import perceiver_edu as pe
-from perceiver_edu.permuted import (LearnedPositionImagePerceiver, permute_pixels, permute_positions,
+from perceiver_edu.inputs.permuted import (LearnedPositionImagePerceiver, permute_pixels, permute_positions,
                                     random_permutation)
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from perceiver_edu.profiling import Measurement, fit_power_law, format_bytes, measure, peak_memory, sweep
+from perceiver_edu.tools.profiling import Measurement, fit_power_law, format_bytes, measure, peak_memory, sweep
 
 
 @pytest.mark.parametrize("n", [64, 512, 1500])
@@ -89,7 +89,7 @@ def test_cuda_peak_of_one_tensor():
 
 
 def test_torch_threads_sets_and_restores():
-    from perceiver_edu.profiling import torch_threads
+    from perceiver_edu.tools.profiling import torch_threads
     before = torch.get_num_threads()
     with torch_threads(1):
         assert torch.get_num_threads() == 1

@@ -7,10 +7,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from perceiver_edu.checkpoint import (flatten_optimizer_state, load_training_state, save_checkpoint,
+from perceiver_edu.training.checkpoint import (flatten_optimizer_state, load_training_state, save_checkpoint,
                                       save_training_state, unflatten_optimizer_state)
 from perceiver_edu.data import load_fashion_mnist
-from perceiver_edu.train import (TrainConfig, accuracy, build_model, epoch_order, lr_at, preset,
+from perceiver_edu.training.trainer import (TrainConfig, accuracy, build_model, epoch_order, lr_at, preset,
                                  random_translate, read_metrics, train)
 
 
@@ -176,7 +176,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path, data):
 
 
 def test_a_non_finite_loss_stops_training_with_advice(data, monkeypatch):
-    import perceiver_edu.train as train_module
+    import perceiver_edu.training.trainer as train_module
 
     real = train_module.F.cross_entropy
     calls = []
@@ -200,7 +200,7 @@ def test_resume_with_another_config_names_the_difference(tmp_path, data):
 
 
 def test_cli_trains_resumes_and_exports(tmp_path, monkeypatch, data):
-    import perceiver_edu.train as train_module
+    import perceiver_edu.training.trainer as train_module
     from perceiver_edu import load_checkpoint
 
     monkeypatch.setattr(train_module, "load_data", lambda config: data)
@@ -217,7 +217,7 @@ def test_cli_trains_resumes_and_exports(tmp_path, monkeypatch, data):
 
 
 def test_cli_starts_from_a_config_file(tmp_path, monkeypatch, data):
-    import perceiver_edu.train as train_module
+    import perceiver_edu.training.trainer as train_module
 
     monkeypatch.setattr(train_module, "load_data", lambda config: data)
     config_file = tmp_path / "config.json"
@@ -233,7 +233,7 @@ def test_cli_starts_from_a_config_file(tmp_path, monkeypatch, data):
 def test_cli_is_registered_with_the_package_command():
     import argparse
 
-    from perceiver_edu.train import register_cli
+    from perceiver_edu.training.trainer import register_cli
     parser = argparse.ArgumentParser()
     register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["train", "--dataset", "mnist", "--augment", "--lr", "0.001", "--epochs", "2"])

@@ -9,8 +9,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import perceiver_edu as pe  # noqa: E402
-from perceiver_edu import viz  # noqa: E402
-from perceiver_edu.widgets import ALL_LATENTS, attention_explorer, perturb  # noqa: E402
+from perceiver_edu.plots import attention_maps as viz  # noqa: E402
+from perceiver_edu.plots.explorer import ALL_LATENTS, attention_explorer, perturb  # noqa: E402
 
 
 @pytest.fixture(scope="module")

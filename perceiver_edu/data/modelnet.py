@@ -17,7 +17,7 @@ From grids to point sets (chapter 9): the Perceiver sees an object as an unorder
 ``num_points`` points (x, y, z) in [-1, 1]^3:
 
 * voxel index i in 0..G-1 along an axis becomes the coordinate ``2 i / (G - 1) - 1``, the same
-  convention as :func:`perceiver_edu.position.position_grid`; the objects fill indices 3..26, so
+  convention as :func:`perceiver_edu.model.position.position_grid`; the objects fill indices 3..26, so
   the points lie within about [-0.8, 0.8];
 * ``num_points`` voxels are drawn at random: without replacement when the object has at least
   that many occupied voxels, otherwise every voxel once plus random repeats (with replacement);

@@ -1,7 +1,7 @@
 """Chapter 1 exercises: attention from scratch.
 
 Each checker calls the learner's function on seeded random inputs of several shapes, compares
-with the package's reference (:mod:`perceiver_edu.attention`) and, when the answer is wrong, tries
+with the package's reference (:mod:`perceiver_edu.model.attention`) and, when the answer is wrong, tries
 the typical mistakes one by one so that the hint can name the one that was made.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from ..attention import MultiHeadAttention, attention
+from ..model.attention import MultiHeadAttention, attention
 from .core import Hint, exercise
 from .helpers import close, expect_tensor, randn
 

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from ..blocks import CrossAttention
+from ..model.blocks import CrossAttention
 from .core import Hint, exercise
 from .helpers import close, expect_tensor, randn
 

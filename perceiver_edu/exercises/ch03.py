@@ -1,7 +1,7 @@
 """Chapter 3 exercises: Fourier position features, byte arrays, learned positions.
 
 Each checker calls the learner's answer on seeded random inputs of several shapes, compares it
-with the package's reference (:mod:`perceiver_edu.position`, :mod:`perceiver_edu.adapters`) and,
+with the package's reference (:mod:`perceiver_edu.model.position`, :mod:`perceiver_edu.inputs.images`) and,
 when it differs, rebuilds the typical mistakes one by one so that the hint can name the one made.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ import math
 
 import torch
 
-from ..adapters import image_to_bytes
-from ..position import fourier_features, num_fourier_channels
+from ..inputs.images import image_to_bytes
+from ..model.position import fourier_features, num_fourier_channels
 from .core import Hint, exercise
 from .helpers import close, expect_tensor
 

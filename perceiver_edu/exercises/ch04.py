@@ -1,7 +1,7 @@
 """Chapter 4 exercises: the latent transformer, weight sharing and the full Perceiver's forward.
 
 Each checker runs the learner's answer on seeded models and inputs of several shapes, compares it
-with the package (:mod:`perceiver_edu.blocks`, :mod:`perceiver_edu.perceiver`) and, when it
+with the package (:mod:`perceiver_edu.model.blocks`, :mod:`perceiver_edu.model.perceiver`) and, when it
 differs, rebuilds the typical mistakes one by one so that the hint can name the one made.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..blocks import CrossAttention, LatentTransformer, SelfAttention
-from ..perceiver import Perceiver, PerceiverConfig
+from ..model.blocks import CrossAttention, LatentTransformer, SelfAttention
+from ..model.perceiver import Perceiver, PerceiverConfig
 from .core import Hint, exercise
 from .helpers import close, expect_tensor, randn
 

@@ -1,7 +1,7 @@
 """Chapter 5 exercises: the training step, the accuracy, the warm-up + cosine schedule.
 
 Each checker runs the learner's function next to the package's reference
-(:mod:`perceiver_edu.train`) and, when they differ, tries the typical mistakes one by one so that
+(:mod:`perceiver_edu.training.trainer`) and, when they differ, tries the typical mistakes one by one so that
 the hint names the one that was made.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..adapters import ImagePerceiver, ImagePreprocess
-from ..perceiver import PerceiverConfig
-from ..train import accuracy, lr_at
+from ..inputs.images import ImagePerceiver, ImagePreprocess
+from ..model.perceiver import PerceiverConfig
+from ..training.trainer import accuracy, lr_at
 from .core import Hint, exercise
 
 

@@ -1,7 +1,7 @@
 """Chapter 6 exercises: reading attention maps.
 
 Each checker runs the learner's function on seeded random inputs of several shapes, compares it
-with :mod:`perceiver_edu.viz` and, when it differs, rebuilds typical mistakes to name the one made.
+with :mod:`perceiver_edu.plots.attention_maps` and, when it differs, rebuilds typical mistakes to name the one made.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from ..viz import attention_center_of_mass, map_image_correlation, softmax_weights
+from ..plots.attention_maps import attention_center_of_mass, map_image_correlation, softmax_weights
 from .core import Hint, exercise
 from .helpers import close, expect_tensor
 

@@ -1,15 +1,15 @@
 """Chapter 7 exercises: permuting pixels, with and without their positions.
 
 Each checker runs the learner's function on seeded random images of several shapes, compares it
-with :mod:`perceiver_edu.permuted` / :mod:`perceiver_edu.adapters` and, when it differs,
+with :mod:`perceiver_edu.inputs.permuted` / :mod:`perceiver_edu.inputs.images` and, when it differs,
 rebuilds typical mistakes to name the one made.
 """
 from __future__ import annotations
 
 import torch
 
-from ..adapters import image_to_bytes
-from ..permuted import permute_pixels
+from ..inputs.images import image_to_bytes
+from ..inputs.permuted import permute_pixels
 from .core import Hint, exercise
 from .helpers import expect_tensor
 

@@ -1,7 +1,7 @@
 """Chapter 10 exercise: fuse the byte arrays of two modalities into one.
 
 The checker runs the learner's function on seeded random byte arrays of several shapes, compares it
-with :func:`perceiver_edu.multimodal.fuse_byte_arrays` and, when it differs, rebuilds typical
+with :func:`perceiver_edu.inputs.multimodal.fuse_byte_arrays` and, when it differs, rebuilds typical
 mistakes to name the one made.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..multimodal import fuse_byte_arrays
+from ..inputs.multimodal import fuse_byte_arrays
 from .core import Hint, exercise
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from ..decoder import PerceiverIODecoder, position_queries
-from ..position import fourier_features
+from ..model.perceiver_io import PerceiverIODecoder, position_queries
+from ..model.position import fourier_features
 from .core import Hint, exercise
 from .helpers import close, expect_tensor
 

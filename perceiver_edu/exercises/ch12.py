@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..resampler import ResamplerLayer, pad_tokens
+from ..model.resampler import ResamplerLayer, pad_tokens
 from .core import Hint, exercise
 from .helpers import close
 

@@ -3,13 +3,13 @@
 The learner writes ``chunked_attention(q, k, v, chunk_size)``: softmax attention of the queries over
 M keys, computed ``chunk_size`` keys at a time and combined with the *online softmax*, so that no
 (N, M) weight matrix is ever needed at once.  The checker compares with
-:func:`perceiver_edu.attention.attention` and recognises the usual mistakes.
+:func:`perceiver_edu.model.attention.attention` and recognises the usual mistakes.
 """
 from __future__ import annotations
 
 import torch
 
-from ..attention import attention
+from ..model.attention import attention
 from .core import Hint, exercise
 from .helpers import close, randn
 

@@ -24,7 +24,7 @@ def position_queries(index: torch.Tensor, shape: tuple[int, ...], num_bands: int
         index: ``(B, O)`` integer indices into the row-major flattened grid of ``shape``
             (for a 28x28 image, pixel (row r, column c) has index ``r * 28 + c``).
         shape: the grid, e.g. ``(H, W)``.
-        num_bands, max_freq: as in :func:`~perceiver_edu.position.fourier_features`.
+        num_bands, max_freq: as in :func:`~perceiver_edu.model.position.fourier_features`.
 
     Returns:
         ``(B, O, d * (2 * num_bands + 1))``: exactly the position features the encoder's input

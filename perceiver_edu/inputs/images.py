@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .perceiver import Perceiver, PerceiverConfig
-from .position import fourier_features, num_fourier_channels, position_grid
+from ..model.perceiver import Perceiver, PerceiverConfig
+from ..model.position import fourier_features, num_fourier_channels, position_grid
 
 
 def image_to_bytes(images: torch.Tensor, num_bands: int, max_freq: float) -> torch.Tensor:

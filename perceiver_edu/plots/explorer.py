@@ -22,7 +22,7 @@ import torch
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
-from .viz import (_image_shape, _overlay, _show_image, attention_center_of_mass, attention_maps,
+from .attention_maps import (_image_shape, _overlay, _show_image, attention_center_of_mass, attention_maps,
                   plot_latent_grid, softmax_weights, SCORES_CMAP, WEIGHTS_CMAP)
 
 ALL_LATENTS = -1

@@ -9,7 +9,7 @@ one cross-attend block, and every repeat reuses one latent transformer, so the m
 unrolled in depth whose parameter count stops growing after the second cross-attend.
 Since the shared cross-attend sees the same inputs with the same weights in every repeat, the
 keys and values of the inputs (the O(M) part of its work) are computed once and reused (when the
-key/value projection is folded, see :class:`~perceiver_edu.blocks.CrossAttention`, that is the
+key/value projection is folded, see :class:`~perceiver_edu.model.blocks.CrossAttention`, that is the
 normalised inputs).
 The logits are a linear layer on the LayerNorm of the mean over latents.
 """

@@ -39,7 +39,7 @@ def accuracy_bars(results: Mapping[str, Mapping[str, float]], title: str = "Test
 
 
 def loss_curves(histories: Mapping[str, object], window: int = 20, title: str = "Training loss"):
-    """Running-mean training loss of several :class:`~perceiver_edu.fit.History` runs against the
+    """Running-mean training loss of several :class:`~perceiver_edu.training.fit.History` runs against the
     optimizer step."""
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     for name, h in histories.items():

@@ -37,8 +37,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .perceiver import Perceiver, PerceiverConfig
-from .position import fourier_features, num_fourier_channels, position_grid
+from ..model.perceiver import Perceiver, PerceiverConfig
+from ..model.position import fourier_features, num_fourier_channels, position_grid
 
 
 # --------------------------------------------------------------------------------- fusing arrays
@@ -117,7 +117,7 @@ class Modality:
 
 def pack(*values: torch.Tensor) -> torch.Tensor:
     """Flatten each modality's values ``(N, *shape_i)`` and put them side by side: ``(N, sum prod(shape_i))``.
-    One tensor per example is what :func:`perceiver_edu.fit.fit` batches; :meth:`MultimodalPerceiver.unpack`
+    One tensor per example is what :func:`perceiver_edu.training.fit.fit` batches; :meth:`MultimodalPerceiver.unpack`
     splits it again."""
     n = len(values[0])
     if any(len(v) != n for v in values):
@@ -130,7 +130,7 @@ class MultimodalPerceiver(nn.Module):
 
     Each modality becomes a byte array (value + its own Fourier features), the arrays are fused by
     :func:`fuse_byte_arrays` with learned ``modality_embeddings (num_modalities, embed_dim)``, and
-    one :class:`~perceiver_edu.perceiver.Perceiver` reads the result.  ``config.input_channels``
+    one :class:`~perceiver_edu.model.perceiver.Perceiver` reads the result.  ``config.input_channels``
     must be ``max(byte_channels) + embed_dim`` (:meth:`input_channels` computes it).
 
     Which modalities the model sees:
@@ -293,7 +293,7 @@ def make_av_pairs(audio, images, seed: int = 0, name: str = "") -> AVMNIST:
 def load_av_mnist(split: str = "train", seed: int = 0, max_len: int | None = None) -> AVMNIST:
     """AV-MNIST ``split``: FSDD's official ``split`` (train 2,700 / test 300 recordings) paired with
     MNIST's ``split`` images of the same digits (FSDD train with MNIST train, test with test)."""
-    from .data import load_fsdd, load_mnist
+    from ..data import load_fsdd, load_mnist
     audio = load_fsdd(split, max_len=max_len)
     images = load_mnist(split)
     return make_av_pairs(audio, images, seed, f"FSDD {split} + MNIST {split}, seed {seed}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from .position import fourier_features, num_fourier_channels, position_grid
+from ..model.position import fourier_features, num_fourier_channels, position_grid
 
 
 def _check(x, ndim: int, expected: str, what: str) -> None:

@@ -1,6 +1,6 @@
 """A small, model-agnostic supervised trainer for the modality chapters (7-10).
 
-Chapter 5's :func:`perceiver_edu.train.train` is the full image trainer (checkpoints, resume,
+Chapter 5's :func:`perceiver_edu.training.trainer.train` is the full image trainer (checkpoints, resume,
 metrics log, command line).  Here the job is smaller: train *any* classifier (a Perceiver over
 pixels, waveforms or points, a CNN, an MLP) on tensors held in memory, the same way for all of
 them, so that their accuracies can be compared fairly::
@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .settings import get_device
-from .train import lr_at  # chapter 5's schedule: linear warm-up, then cosine decay
+from ..settings import get_device
+from .trainer import lr_at  # chapter 5's schedule: linear warm-up, then cosine decay
 
 
 @dataclass

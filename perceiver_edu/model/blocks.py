@@ -3,7 +3,7 @@
 * ``CrossAttention``: the latent array (B, N, D) attends to the byte array (B, M, C).
   Pre-LayerNorm on both, one head by default, residual, then an MLP with its own residual.
   Its cost is O(M N): linear in the input size M.  With ``chunk_size`` it attends to the inputs
-  ``chunk_size`` at a time (online softmax, :func:`~perceiver_edu.attention.chunked_attention`),
+  ``chunk_size`` at a time (online softmax, :func:`~perceiver_edu.model.attention.chunked_attention`),
   so that memory stays bounded for very large M (chapter 13).
   When the inputs have fewer channels than a head (C < D / heads: a pixel and its position features)
   it *folds* the input LayerNorm's scale and shift and the key/value projection into the queries

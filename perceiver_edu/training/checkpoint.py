@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .adapters import ImagePerceiver, ImagePreprocess
-from .perceiver import PerceiverConfig
+from ..inputs.images import ImagePerceiver, ImagePreprocess
+from ..model.perceiver import PerceiverConfig
 
 FORMAT = "perceiver-edu/1"
 WEIGHTS, CONFIG = "model.safetensors", "config.json"

@@ -7,7 +7,7 @@
 Three implementations of the same classifier, configured to be as identical as their designs allow
 (the script prints parameter counts and FLOPs side by side so you can check):
 
-* ``perceiver_edu``  this package's :class:`~perceiver_edu.adapters.ImagePerceiver`;
+* ``perceiver_edu``  this package's :class:`~perceiver_edu.inputs.images.ImagePerceiver`;
 * ``lucidrains``     ``perceiver_pytorch.Perceiver`` (PyPI ``perceiver-pytorch``);
 * ``transformers``   Hugging Face's ``PerceiverModel`` with its pixel + Fourier preprocessor.
 
@@ -33,7 +33,7 @@ alike; the median over rounds is reported.  FLOPs per step are counted by
 work such as LayerNorm or GELU is not counted).  Two counts are shown:
 
 * ``GFLOP/step``: what each implementation executes (perceiver_edu folds its key/value projection
-  into the queries, see :class:`~perceiver_edu.blocks.CrossAttention`, so it executes fewer);
+  into the queries, see :class:`~perceiver_edu.model.blocks.CrossAttention`, so it executes fewer);
 * the *model FLOPs* of the structure: those of the textbook computation (perceiver_edu with
   ``fold_kv=False``: keys and values projected once per distinct cross-attend), the same for every
   implementation.  ``% matmul`` is model FLOPs per second against a dense matmul timed in the same
@@ -61,11 +61,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import distributed
-from .adapters import ImagePerceiver, ImagePreprocess
-from .distributed import DistInfo
-from .perceiver import PerceiverConfig
-from .position import num_fourier_channels
+from ..training import distributed
+from ..inputs.images import ImagePerceiver, ImagePreprocess
+from ..training.distributed import DistInfo
+from ..model.perceiver import PerceiverConfig
+from ..model.position import num_fourier_channels
 from .profiling import format_bytes, hardware_summary, peak_memory
 
 IMPLEMENTATIONS = ("perceiver_edu", "lucidrains", "transformers")
@@ -560,7 +560,7 @@ def _load() -> str:
 
 
 def cmd_bench(args) -> int:
-    from .settings import get_device
+    from ..settings import get_device
 
     if args.nproc < 1:
         raise SystemExit(f"--nproc must be >= 1, got {args.nproc}")

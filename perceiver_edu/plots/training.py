@@ -1,6 +1,6 @@
 """Reading a training run: loss/accuracy curves, the confusion matrix, misclassified examples (chapter 5).
 
-The trainer (:mod:`perceiver_edu.train`) writes one JSON object per line to ``metrics.jsonl``::
+The trainer (:mod:`perceiver_edu.training.trainer`) writes one JSON object per line to ``metrics.jsonl``::
 
     {"split": "train", "step": 25, "epoch": 0.05, "loss": 1.93, "acc": 0.31, "lr": 0.00025, "grad_norm": 1.2}
     {"split": "test",  "step": 468, "epoch": 1.0, "loss": 0.45, "acc": 0.84}
@@ -14,12 +14,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from .plots import image_grid
+from .images import image_grid
 
 
 def _records(history) -> list[dict]:
     if isinstance(history, (str, Path)):
-        from .train import read_metrics
+        from ..training.trainer import read_metrics
         return read_metrics(history)
     return list(history)
 

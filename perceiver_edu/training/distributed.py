@@ -5,7 +5,7 @@
 ``torchrun`` starts one process per GPU (or per CPU worker) and tells each, through environment
 variables, who it is: ``RANK`` (0 … ``WORLD_SIZE`` - 1 over all machines), ``LOCAL_RANK`` (its
 index on this machine) and where the others are (``MASTER_ADDR``/``MASTER_PORT``).  The trainer
-(:func:`perceiver_edu.train.train`) reads them through :func:`setup` and then:
+(:func:`perceiver_edu.training.trainer.train`) reads them through :func:`setup` and then:
 
 * every process holds a full copy of the model; ``DistributedDataParallel`` averages the gradients
   across processes during ``backward()`` (NCCL between GPUs, gloo between CPU processes);

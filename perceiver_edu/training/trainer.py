@@ -18,7 +18,7 @@ What the trainer does, and why:
 * **CUDA when present**: bf16 autocast, the dataset staged once on the GPU from pinned memory
   with non-blocking copies, optionally ``torch.compile``; CPU otherwise.
 * **Metrics log**: one JSON object per line in ``<out>/metrics.jsonl`` that
-  :mod:`perceiver_edu.metrics` reads and plots.
+  :mod:`perceiver_edu.plots.training` reads and plots.
 """
 from __future__ import annotations
 
@@ -44,12 +44,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import distributed
-from .adapters import ImagePerceiver, ImagePreprocess
+from ..inputs.images import ImagePerceiver, ImagePreprocess
 from .checkpoint import (has_training_state, load_checkpoint, load_training_state, load_weights, save_checkpoint,
                          save_training_state, unflatten_optimizer_state)
-from .data import ImageDataset, load_dataset
-from .perceiver import PerceiverConfig
-from .settings import get_device
+from ..data import ImageDataset, load_dataset
+from ..model.perceiver import PerceiverConfig
+from ..settings import get_device
 
 METRICS = "metrics.jsonl"
 DATASETS = ("fashion-mnist", "mnist")
@@ -324,7 +324,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     Ctrl-C (``KeyboardInterrupt``) saves a checkpoint, then is raised again.
 
     Started by ``torchrun --nproc_per_node=N``, the run is data-parallel over N processes
-    (:mod:`perceiver_edu.distributed`): the same global batches and hyper-parameters, each process
+    (:mod:`perceiver_edu.training.distributed`): the same global batches and hyper-parameters, each process
     computing on ``batch_size / N`` of every batch; rank 0 alone logs and writes checkpoints.
     ``nproc=N`` starts those N processes from here (the command line's ``--nproc N``) and reads the
     result back from ``out_dir`` (a temporary directory when ``None``).  On a 2-core CPU, ``nproc=2``
@@ -685,7 +685,7 @@ def register_cli(subparsers) -> None:
 
 
 def main(argv=None) -> int:
-    """``python -m perceiver_edu.train ...``: the ``train`` command on its own."""
+    """``python -m perceiver_edu.training.trainer ...``: the ``train`` command on its own."""
     parser = argparse.ArgumentParser(prog="python -m perceiver_edu")
     register_cli(parser.add_subparsers(dest="command", required=True))
     argv = ["train", *(sys.argv[1:] if argv is None else argv)]

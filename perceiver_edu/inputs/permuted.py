@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .adapters import ImagePerceiver
-from .perceiver import Perceiver, PerceiverConfig
-from .position import LearnedPositions
+from .images import ImagePerceiver
+from ..model.perceiver import Perceiver, PerceiverConfig
+from ..model.position import LearnedPositions
 
 
 def random_permutation(num_pixels: int, seed: int = 0) -> torch.Tensor:
