@@ -6,12 +6,13 @@ import torch
 from perceiver_edu import Perceiver, PerceiverConfig
 
 C = 7
-PATHS = {  # fold_kv (C = 7 < D = 16 folds by default), keys and values made, chunks of the inputs
+PATHS = {  # C = 7 < D = 16 folds by default; keys and values made; chunks of the inputs
     "folded": dict(),
-    "plain": dict(fold_kv=False),
+    "reference": dict(cross_attention="reference"),
     "chunked": dict(cross_attend_chunk_size=4),
-    "chunked, plain": dict(cross_attend_chunk_size=4, fold_kv=False),
-    "two heads": dict(cross_heads=2, fold_kv=False),
+    "chunked, unfolded": dict(cross_attend_chunk_size=4, cross_heads=4),  # heads of 4 < 7 channels: no fold
+    "two heads": dict(cross_heads=2, cross_attention="reference"),
+    "four heads, fast unfolded": dict(cross_heads=4),
 }
 
 
@@ -63,7 +64,7 @@ def test_gradients_ignore_padding(path, input_grad):
         torch.testing.assert_close(batched[n], p.grad, rtol=1e-4, atol=1e-5, msg=n)
 
 
-@pytest.mark.parametrize("path", ["folded", "plain", "chunked"])
+@pytest.mark.parametrize("path", ["folded", "reference", "chunked"])
 def test_attention_maps_are_minus_infinity_on_padding(path):
     net = model(**PATHS[path])
     examples, x, mask = padded_batch([5, 12], 12, seed=2)

@@ -1,12 +1,10 @@
-"""Attention: softmax(Q K^T / sqrt(d)) V, from scratch and as the fast module the model uses (chapter 1).
+"""Attention: softmax(Q K^T / sqrt(d)) V, from scratch and as the multi-head module the model uses (chapter 1).
 
 ``attention`` is the textbook computation, written out so every step is visible.
 ``MultiHeadAttention`` is what the Perceiver uses: it projects queries and keys/values (which
 may come from different arrays: that is cross-attention), splits heads and calls PyTorch's fused
 ``scaled_dot_product_attention``.  Asked for them, it also returns the *pre-softmax* scores
 Q K^T / sqrt(d) that the paper's Fig. 3 plots; only then does it take the explicit (slower) path.
-``chunked_attention`` computes the same result over the keys in chunks with an *online softmax*,
-so that the keys and values of a very large input never exist all at once (chapter 13).
 """
 from __future__ import annotations
 
@@ -14,7 +12,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint
 from torch import nn
 
 
@@ -71,7 +68,7 @@ class MultiHeadAttention(nn.Module):
         k, v = self.to_kv(inputs).chunk(2, dim=-1)
         return self._split_heads(k), self._split_heads(v)
 
-    def forward(self, queries: torch.Tensor, inputs: torch.Tensor, return_scores: bool = False,
+    def forward(self, queries: torch.Tensor, inputs: torch.Tensor, *, return_scores: bool = False,
                 input_mask: torch.Tensor | None = None, keys_values: tuple | None = None):
         """Return ``out (B, N, out_dim)``; with ``return_scores`` also ``scores (B, H, N, M)``.
 
@@ -94,48 +91,3 @@ class MultiHeadAttention(nn.Module):
         out = self.merge_heads(out)
         return (out, scores) if return_scores else out
 
-
-def chunked_attention(q: torch.Tensor, inputs: torch.Tensor, keys_values, chunk_size: int,
-                      return_scores: bool = False, scale: float | None = None,
-                      input_mask: torch.Tensor | None = None):
-    """Attention of ``q (B, H, N, d)`` over ``inputs (B, M, C)``, ``chunk_size`` inputs at a time.
-
-    ``keys_values(chunk)`` maps an input chunk ``(B, m, C)`` to its keys and values ``(B, H, m, d)``
-    (or ``(B, 1, m, d)``, shared by all heads).  ``scale``: ``1 / sqrt(d)`` unless given.
-    Each chunk j gives its own softmax-normalised output ``o_j`` and the log of its normaliser,
-    ``lse_j = logsumexp_m(scores)``.  The full softmax over all M keys is the mix
-    ``out = sum_j exp(lse_j - lse) o_j`` with ``lse = logsumexp_j(lse_j)``: the *online softmax*.
-    When gradients are needed each chunk runs under ``torch.utils.checkpoint``: its keys, values
-    and weights are recomputed in the backward pass instead of being stored, so memory no longer
-    grows with M * D, only with the inputs themselves (and the scores, if asked for).
-    ``input_mask (B, M)``, optional boolean: ``False`` inputs are ignored.  A chunk may hold only
-    ignored inputs (padding at the end): its scores are then the dtype's lowest finite value, not
-    -inf, so that its ``lse_j`` stays finite and its share of the mix comes out as exactly 0.
-    Returns ``out (B, H, N, d)`` and, with ``return_scores``, the pre-softmax ``scores (B, H, N, M)``
-    (-inf where masked).
-    """
-    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-
-    def one_chunk(q, chunk, mask):
-        k, v = keys_values(chunk)  # (B, H, m, d)
-        scores = q @ k.transpose(-2, -1) * scale  # (B, H, N, m)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
-        lse = scores.logsumexp(dim=-1, keepdim=True)  # (B, H, N, 1)
-        return (scores - lse).exp() @ v, lse, scores
-
-    masks = [None] * math.ceil(inputs.shape[1] / chunk_size) if input_mask is None else input_mask.split(chunk_size, 1)
-    outs, lses, all_scores = [], [], []
-    for chunk, mask in zip(inputs.split(chunk_size, dim=1), masks):
-        if torch.is_grad_enabled() and not return_scores:
-            o, lse, _ = torch.utils.checkpoint.checkpoint(one_chunk, q, chunk, mask, use_reentrant=False)
-        else:
-            o, lse, s = one_chunk(q, chunk, mask)
-            if return_scores:
-                all_scores.append(s if mask is None else s.masked_fill(~mask[:, None, None, :], float("-inf")))
-        outs.append(o)
-        lses.append(lse)
-    lse = torch.cat(lses, dim=-1)  # (B, H, N, num_chunks)
-    mix = (lse - lse.logsumexp(dim=-1, keepdim=True)).exp()  # each chunk's share of the softmax mass
-    out = sum(mix[..., j:j + 1] * o for j, o in enumerate(outs))  # (B, H, N, d)
-    return (out, torch.cat(all_scores, dim=-1)) if return_scores else out

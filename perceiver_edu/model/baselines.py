@@ -16,6 +16,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .params import count_parameters  # chapter 7 imports it from here
+
 
 def _check_images(x, channels: int, who: str) -> None:
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != channels:
@@ -71,11 +73,6 @@ class MLP(nn.Module):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"MLP expects inputs (B, ...) with {self.in_features} values each, got shape {shape}")
         return self.layers(flat)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 __all__ = ["MLP", "SmallCNN", "count_parameters"]

@@ -1,4 +1,4 @@
-"""The full Perceiver: a latent array that iteratively cross-attends to the input (chapter 4).
+"""The full Perceiver: a latent array that iteratively cross-attends to the input (chapter 4, Fig. 1).
 
     latents (N, D) --cross-attend--> latent transformer --cross-attend--> latent transformer ...
                         ^ inputs (M, C)                      ^ inputs (M, C)
@@ -7,11 +7,11 @@
 layers].  With ``share_weights=True`` (the paper's choice) every repeat after the first reuses
 one cross-attend block, and every repeat reuses one latent transformer, so the model is an RNN
 unrolled in depth whose parameter count stops growing after the second cross-attend.
-Since the shared cross-attend sees the same inputs with the same weights in every repeat, the
-keys and values of the inputs (the O(M) part of its work) are computed once and reused (when the
-key/value projection is folded, see :class:`~perceiver_edu.model.blocks.CrossAttention`, that is the
-normalised inputs).
-The logits are a linear layer on the LayerNorm of the mean over latents.
+The logits are a linear layer on the mean over latents; this head normalises the mean first
+(a LayerNorm before the linear layer, which the paper's §3 does not mention).
+``PerceiverConfig.cross_attention`` picks how the cross-attends are computed: the reference blocks
+of :mod:`~perceiver_edu.model.blocks`, or the faster paths of :mod:`~perceiver_edu.model.fast`
+(the default; same parameters, same results).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .blocks import CrossAttention, LatentTransformer
+from .fast import CROSS_ATTENTION_PATHS, FastCrossAttention, reuse_input_work
 
 
 @dataclass
@@ -35,8 +36,11 @@ class PerceiverConfig:
     cross_heads: int = 1
     self_heads: int = 8
     widening: int = 4  # MLP hidden size = widening * D
-    cross_attend_chunk_size: int | None = None  # attend to the inputs this many at a time (huge M)
-    fold_kv: bool | None = None  # cross-attend without (B, M, 2D) keys/values; None: when C < D / cross_heads
+    cross_attention: str = "auto"  # "reference" (blocks.py), "folded" or "auto" (fast.py): same results
+    cross_attend_chunk_size: int | None = None  # attend to the inputs this many at a time (huge M; fast.py)
+
+    # Fields that choose how the model computes, not what: checkpoints load across them.
+    COMPUTATION_ONLY = ("cross_attention", "cross_attend_chunk_size")
 
     def __post_init__(self):
         for name in ("input_channels", "num_classes", "num_latents", "latent_dim", "num_cross_attends",
@@ -51,9 +55,23 @@ class PerceiverConfig:
             raise ValueError(f"latent_dim={self.latent_dim} must be divisible by cross_heads={self.cross_heads}")
         if self.cross_attend_chunk_size is not None and self.cross_attend_chunk_size < 1:
             raise ValueError(f"cross_attend_chunk_size must be None or >= 1, got {self.cross_attend_chunk_size}")
+        if self.cross_attention not in CROSS_ATTENTION_PATHS:
+            raise ValueError(f"cross_attention must be one of {CROSS_ATTENTION_PATHS}, got {self.cross_attention!r}")
+        if self.cross_attention == "reference" and self.cross_attend_chunk_size is not None:
+            raise ValueError("cross_attend_chunk_size needs a fast path: cross_attention='auto' or 'folded', "
+                             "not 'reference'")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PerceiverConfig":
+        """The config saved by :meth:`to_dict`; also reads older files that had ``fold_kv``
+        (None, True, False: ``cross_attention`` "auto", "folded", "reference")."""
+        d = dict(d)
+        if "fold_kv" in d:
+            d.setdefault("cross_attention", {None: "auto", True: "folded", False: "reference"}[d.pop("fold_kv")])
+        return cls(**d)
 
 
 class Perceiver(nn.Module):
@@ -65,9 +83,12 @@ class Perceiver(nn.Module):
         self.latents = nn.Parameter(torch.empty(c.num_latents, c.latent_dim))  # (N, D)
         nn.init.trunc_normal_(self.latents, std=0.02, a=-0.04, b=0.04)
 
-        def cross():
-            return CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening, c.cross_attend_chunk_size,
-                                  fold_kv=c.fold_kv)
+        def cross():  # the reference block, or a faster computation of it (same parameters: model/fast.py)
+            if c.cross_attention == "reference":
+                return CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening)
+            return FastCrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening,
+                                      fold=True if c.cross_attention == "folded" else None,
+                                      chunk_size=c.cross_attend_chunk_size)
 
         def latent_transformer():
             return LatentTransformer(c.latent_dim, c.self_attends_per_block, c.self_heads, c.widening)
@@ -79,7 +100,7 @@ class Perceiver(nn.Module):
         self.latent_transformers = nn.ModuleList([latent_transformer() for _ in range(n_latent)])
         self.head = nn.Sequential(nn.LayerNorm(c.latent_dim), nn.Linear(c.latent_dim, c.num_classes))
 
-    def block(self, i: int) -> tuple[CrossAttention, LatentTransformer]:
+    def block(self, i: int) -> tuple[nn.Module, LatentTransformer]:
         """The (cross-attend, latent transformer) pair used by repeat ``i`` (0-based)."""
         return (self.cross_attends[min(i, len(self.cross_attends) - 1)],
                 self.latent_transformers[min(i, len(self.latent_transformers) - 1)])
@@ -110,7 +131,7 @@ class Perceiver(nn.Module):
             raise ValueError(f"input_mask masks out every input of example(s) {empty[:10]}: each example needs at "
                              f"least one real (True) input")
 
-    def encode(self, x: torch.Tensor, return_attention: bool = False, input_mask: torch.Tensor | None = None):
+    def encode(self, x: torch.Tensor, *, return_attention: bool = False, input_mask: torch.Tensor | None = None):
         """The final latent array ``(B, N, D)`` (and the per-cross-attend score maps if asked).
 
         ``input_mask (B, M)``, optional boolean: ``False`` marks padding, so that examples with
@@ -118,29 +139,23 @@ class Perceiver(nn.Module):
         the result for each example is that of its real inputs alone (tested)."""
         self.check_inputs(x, input_mask)
         latents = self.latents.expand(x.shape[0], -1, -1)  # (B, N, D), no copy
-        c = self.config
-        maps, kv = [], {}  # kv: the inputs' keys/values for the cross-attend that repeats reuse
-        for i in range(c.num_cross_attends):
-            cross_attend, latent_transformer = self.block(i)
-            j = min(i, len(self.cross_attends) - 1)  # which cross-attend module this repeat uses
-            reused = j == len(self.cross_attends) - 1 and i + 1 < c.num_cross_attends
-            # Folded cross-attends all attend to the same normalised inputs x̂, whichever module.
-            key = "x̂" if cross_attend.fold_kv else j
-            if (reused or cross_attend.fold_kv) and key not in kv and c.cross_attend_chunk_size is None:
-                kv[key] = cross_attend.keys_values(x)  # (B, H, M, d) each (folded: (B, 1, M, C)), once
-            if return_attention:
-                latents, scores = cross_attend(latents, x, True, kv.get(key), input_mask)  # scores (B, H, N, M)
-                maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads; -inf on padding
-            else:
-                latents = cross_attend(latents, x, keys_values=kv.get(key), input_mask=input_mask)
-            latents = latent_transformer(latents)
+        maps = []
+        with reuse_input_work(self.cross_attends):  # no-op for reference blocks; fast ones reuse work on x
+            for i in range(self.config.num_cross_attends):
+                cross_attend, latent_transformer = self.block(i)
+                if return_attention:
+                    latents, scores = cross_attend(latents, x, return_scores=True, input_mask=input_mask)
+                    maps.append(scores.mean(dim=1))  # (B, N, M), averaged over heads; -inf on padding
+                else:
+                    latents = cross_attend(latents, x, input_mask=input_mask)
+                latents = latent_transformer(latents)
         return (latents, maps) if return_attention else latents
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False, input_mask: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, *, return_attention: bool = False, input_mask: torch.Tensor | None = None):
         """Logits ``(B, num_classes)``; with ``return_attention`` also a list of
         ``num_cross_attends`` pre-softmax score maps, each ``(B, N, M)``.  ``input_mask``: see
         :meth:`encode`."""
-        out = self.encode(x, return_attention, input_mask)
+        out = self.encode(x, return_attention=return_attention, input_mask=input_mask)
         latents, maps = out if return_attention else (out, None)
         logits = self.head(latents.mean(dim=1))  # average over latents
         return (logits, maps) if return_attention else logits

@@ -9,12 +9,14 @@ produces one output.  The queries say *what* to output:
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from .blocks import CrossAttention
 from .perceiver import Perceiver, PerceiverConfig
-from .position import fourier_features, position_grid
+from .position import grid_fourier_features
 
 
 def position_queries(index: torch.Tensor, shape: tuple[int, ...], num_bands: int, max_freq: float) -> torch.Tensor:
@@ -30,17 +32,14 @@ def position_queries(index: torch.Tensor, shape: tuple[int, ...], num_bands: int
         ``(B, O, d * (2 * num_bands + 1))``: exactly the position features the encoder's input
         carries for the same elements, so a query asks "what is at this position?".
     """
-    size = 1
-    for s in shape:
-        size *= int(s)
+    size = math.prod(int(s) for s in shape)
     if not isinstance(index, torch.Tensor) or index.dim() != 2 or index.dtype.is_floating_point:
         shape_ = tuple(index.shape) if isinstance(index, torch.Tensor) else type(index).__name__
         raise ValueError(f"expected an integer index of shape (B, O), got {shape_}")
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= size):
         raise ValueError(f"index values must lie in [0, {size}) for a grid of shape {tuple(shape)}, "
                          f"got [{int(index.min())}, {int(index.max())}]")
-    pos = fourier_features(position_grid(shape, device=index.device), num_bands, max_freq)  # (*shape, P)
-    return pos.reshape(size, -1)[index]  # (B, O, P)
+    return grid_fourier_features(shape, num_bands, max_freq, device=index.device)[index]  # (B, O, P)
 
 
 class PerceiverIODecoder(nn.Module):
@@ -52,7 +51,7 @@ class PerceiverIODecoder(nn.Module):
         self.cross_attend = CrossAttention(query_dim, latent_dim, num_heads, widening)
         self.out = nn.Sequential(nn.LayerNorm(query_dim), nn.Linear(query_dim, out_dim))
 
-    def forward(self, queries: torch.Tensor, latents: torch.Tensor, return_scores: bool = False):
+    def forward(self, queries: torch.Tensor, latents: torch.Tensor, *, return_scores: bool = False):
         """``return_scores`` also gives the pre-softmax scores ``(B, H, O, N)`` of each query over the latents."""
         if queries.dim() != 3 or latents.dim() != 3 or queries.shape[0] != latents.shape[0]:
             raise ValueError(f"expected queries (B, O, Q) and latents (B, N, D) with the same B, got "
@@ -62,7 +61,7 @@ class PerceiverIODecoder(nn.Module):
         if queries.shape[-1] != q_dim or latents.shape[-1] != d_dim:
             raise ValueError(f"the decoder was built for queries (B, O, {q_dim}) and latents (B, N, {d_dim}), got "
                              f"{tuple(queries.shape)} and {tuple(latents.shape)}")
-        out = self.cross_attend(queries, latents, return_scores)
+        out = self.cross_attend(queries, latents, return_scores=return_scores)
         out, scores = out if return_scores else (out, None)
         return (self.out(out), scores) if return_scores else self.out(out)
 
@@ -89,7 +88,7 @@ class PerceiverIO(nn.Module):
         """Byte array ``(B, M, C)`` -> latents ``(B, N, D)``: all the decoder will ever see of ``x``."""
         return self.encoder.encode(x)
 
-    def decode(self, latents: torch.Tensor, queries: torch.Tensor | None = None, return_scores: bool = False):
+    def decode(self, latents: torch.Tensor, queries: torch.Tensor | None = None, *, return_scores: bool = False):
         """Latents ``(B, N, D)`` + queries ``(B, O, Q)`` (or the learned ones) -> ``(B, O, out_dim)``.
 
         Encode once, decode many times: the outputs can be asked for in chunks, or a few at a time
@@ -99,7 +98,7 @@ class PerceiverIO(nn.Module):
             if self.queries is None:
                 raise ValueError("no queries given and the model has no learned queries (num_learned_queries=0)")
             queries = self.queries.expand(latents.shape[0], -1, -1)  # (B, O, Q)
-        return self.decoder(queries, latents, return_scores)
+        return self.decoder(queries, latents, return_scores=return_scores)
 
     def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x), queries)  # (B, O, out_dim)

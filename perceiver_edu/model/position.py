@@ -1,12 +1,12 @@
-"""Position without convolutions: Fourier position features (paper section 2.2, chapter 3).
+"""Position without convolutions: Fourier position features (paper §3.2, chapter 3).
 
 The Perceiver sees its input as an unordered set of M elements.  To tell it *where* each
 element is, every element is concatenated with features of its position x in [-1, 1]^d:
 
     [sin(f_k * pi * x_d), cos(f_k * pi * x_d)]  for k = 1..K,   plus the raw x_d,
 
-with K frequencies f_k spaced linearly from 1 to max_freq / 2 (max_freq = mu is the Nyquist
-frequency of the sampling: the number of samples along an axis).  That is d * (2K + 1) channels.
+with K frequencies f_k spaced linearly from 1 to max_freq / 2 (max_freq = mu is the sampling rate,
+the number of samples along an axis; mu / 2 is its Nyquist frequency).  That is d * (2K + 1) channels.
 """
 from __future__ import annotations
 
@@ -55,6 +55,17 @@ def position_grid(shape: Sequence[int], device=None, dtype=torch.float32) -> tor
         raise ValueError(f"shape must be a non-empty tuple of positive sizes, got {shape}")
     axes = [torch.linspace(-1.0, 1.0, s, device=device, dtype=dtype) for s in shape]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)  # (*shape, d)
+
+
+def grid_fourier_features(shape: Sequence[int], num_bands: int, max_freq: float, *, device=None,
+                          dtype=torch.float32) -> torch.Tensor:
+    """Fourier features of every point of a :func:`position_grid`, flattened row-major.
+
+    ``shape=(H, W)`` gives ``(H*W, 2(2K+1))``, row ``r * W + c`` the features of pixel (r, c);
+    ``shape=(T,)`` gives ``(T, 2K+1)``.  These are the positions of a grid's byte array.
+    """
+    grid = position_grid(shape, device=device, dtype=dtype)  # (*shape, d)
+    return fourier_features(grid, num_bands, max_freq).flatten(0, -2)  # (M, d(2K+1))
 
 
 class LearnedPositions(torch.nn.Module):

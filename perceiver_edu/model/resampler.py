@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .attention import MultiHeadAttention
-from .blocks import MLP
+from .blocks import FeedForward
 
 
 def pad_tokens(sequences: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,7 +46,7 @@ class ResamplerLayer(nn.Module):
         self.input_norm = nn.LayerNorm(dim)
         self.latent_norm = nn.LayerNorm(dim)
         self.attn = MultiHeadAttention(dim, dim, num_heads=num_heads)
-        self.mlp = MLP(dim, widening)
+        self.mlp = FeedForward(dim, widening)
 
     def forward(self, latents: torch.Tensor, inputs: torch.Tensor, input_mask: torch.Tensor | None = None):
         normed = self.latent_norm(latents)

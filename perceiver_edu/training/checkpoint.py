@@ -86,10 +86,12 @@ def load_weights(model: ImagePerceiver, path: str | Path) -> ImagePerceiver:
     """Load a checkpoint's weights into an existing model whose config must be the same."""
     directory = _checkpoint_dir(path)
     saved = read_checkpoint_config(directory)
+    # How the cross-attends are computed is not part of the weights: any path loads any checkpoint.
+    theirs = {"model": PerceiverConfig.from_dict(saved["model"]).to_dict(), "preprocess": saved["preprocess"]}
     ours = {"model": model.config.to_dict(), "preprocess": model.preprocess.to_dict()}
-    diffs = [f"{part}.{key}: checkpoint has {saved[part].get(key)!r}, model has {value!r}"
+    diffs = [f"{part}.{key}: checkpoint has {theirs[part].get(key)!r}, model has {value!r}"
              for part in ("model", "preprocess") for key, value in ours[part].items()
-             if saved[part].get(key) != value]
+             if theirs[part].get(key) != value and key not in PerceiverConfig.COMPUTATION_ONLY]
     if diffs:
         raise ValueError(f"checkpoint {directory} does not fit this model's config: " + "; ".join(diffs))
     model.load_state_dict(load_file(directory / WEIGHTS, device="cpu"))
@@ -102,7 +104,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Ima
     ``path`` is a checkpoint directory or one of its two files.
     """
     config = read_checkpoint_config(path)
-    model = ImagePerceiver(PerceiverConfig(**config["model"]), ImagePreprocess(**config["preprocess"]))
+    model = ImagePerceiver(PerceiverConfig.from_dict(config["model"]), ImagePreprocess(**config["preprocess"]))
     load_weights(model, path)
     model.metadata = config.get("metadata", {})
     return model.to(device).eval()
