@@ -17,6 +17,14 @@ def test_shapes_and_parameter_counts():
     assert SmallCNN(in_channels=3, num_classes=4, widths=(8,))(torch.rand(2, 3, 9, 7)).shape == (2, 4)
 
 
+def test_count_parameters_counts_shared_tensors_once_and_can_skip_frozen_ones():
+    mlp = MLP(in_features=4, num_classes=2, hidden=(3,))  # (4·3 + 3) + (3·2 + 2) = 23
+    mlp.layers[0].weight.requires_grad_(False)  # 12 frozen
+    assert count_parameters(mlp) == 11 and count_parameters(mlp, trainable_only=False) == 23
+    layer = torch.nn.Linear(3, 3)
+    assert count_parameters(torch.nn.Sequential(layer, layer)) == 12  # weight sharing: counted once
+
+
 def test_mlp_is_blind_to_pixel_order_given_permuted_first_layer_weights():
     """A fixed permutation of the inputs is a relabelling of the MLP's first-layer weights."""
     torch.manual_seed(0)

@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from perceiver_edu.training import distributed
 from perceiver_edu.training.distributed import DistInfo
-from perceiver_edu.training.trainer import read_metrics, train
+from perceiver_edu.training.metrics_log import read_metrics
+from perceiver_edu.training.trainer import train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_worker import tiny_config, tiny_data  # noqa: E402

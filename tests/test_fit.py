@@ -5,7 +5,12 @@ import pytest
 import torch
 from torch import nn
 
+from perceiver_edu.data import load_fashion_mnist
+from perceiver_edu.model.baselines import MLP
+from perceiver_edu.training import evaluation
+from perceiver_edu.training.distributed import DistInfo
 from perceiver_edu.training.fit import History, evaluate_accuracy, fit, lr_at, predict_logits
+from perceiver_edu.training.trainer import evaluate
 
 
 def blobs(n=400, seed=0):
@@ -83,6 +88,33 @@ def test_predict_logits_batches_and_restores_training_mode():
     assert logits.shape == (50, 2) and model.training
     with torch.no_grad():
         assert torch.allclose(logits, model(x), atol=1e-6)
+
+
+def test_trainer_and_fit_score_a_model_as_an_example_by_example_loop_does():
+    """One evaluation for both trainers: the image trainer's evaluate, its evaluation split over the
+    processes (one here) and fit's evaluate_accuracy agree with classifying one example at a time."""
+    train_set = load_fashion_mnist("train").subset(256, seed=2)
+    test_set = load_fashion_mnist("test").subset(50, seed=2)
+    torch.manual_seed(0)
+    model = MLP(hidden=(32,))
+    fit(model, train_set.images, train_set.labels, steps=24, batch_size=32, lr=1e-2, progress=False, device="cpu")
+    model.eval()
+    with torch.no_grad():
+        logits = [model(image[None])[0] for image in test_set.images]  # one example at a time
+    naive_acc = sum(int(l.argmax() == y) for l, y in zip(logits, test_set.labels)) / len(test_set)
+    naive_loss = sum(float(nn.functional.cross_entropy(l, y)) for l, y in zip(logits, test_set.labels)) / len(test_set)
+    assert 0.3 < naive_acc < 1  # the model tells classes apart, so a wrong evaluation would show
+
+    model.train()
+    trainer_eval = evaluate(model, test_set, batch_size=7)
+    job_eval = evaluation.evaluate_sharded(model, test_set, DistInfo(), torch.device("cpu"), batch_size=7)
+    fit_acc = evaluate_accuracy(model, test_set.images, test_set.labels, batch_size=7)
+    assert model.training  # each restored the training mode
+    for acc in (trainer_eval["acc"], job_eval["acc"], fit_acc):  # float32 or float64 fractions
+        assert acc == pytest.approx(naive_acc, abs=1e-6)
+    assert trainer_eval["loss"] == pytest.approx(naive_loss, rel=1e-5)
+    assert job_eval["loss"] == pytest.approx(naive_loss, rel=1e-5)
+    assert torch.equal(trainer_eval["predictions"], torch.stack(logits).argmax(dim=-1))
 
 
 def test_history_smoothing_and_repr():

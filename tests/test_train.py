@@ -10,8 +10,13 @@ from safetensors.torch import load_file
 from perceiver_edu.training.checkpoint import (flatten_optimizer_state, load_training_state, save_checkpoint,
                                       save_training_state, unflatten_optimizer_state)
 from perceiver_edu.data import load_fashion_mnist
-from perceiver_edu.training.trainer import (TrainConfig, accuracy, build_model, epoch_order, lr_at, preset,
-                                 random_translate, read_metrics, train)
+from perceiver_edu.training import cli
+from perceiver_edu.training import trainer as trainer_module
+from perceiver_edu.training.config import TrainConfig, preset
+from perceiver_edu.training.evaluation import accuracy, evaluate
+from perceiver_edu.training.metrics_log import METRICS, MetricsLog, read_metrics
+from perceiver_edu.training.schedule import epoch_order, lr_at
+from perceiver_edu.training.trainer import build_model, random_translate, train
 
 
 @pytest.fixture(autouse=True)
@@ -128,6 +133,21 @@ def test_training_state_files_must_agree(tmp_path, data):
         load_training_state(tmp_path / "nothing")
 
 
+def test_metrics_log_starts_afresh_or_keeps_the_records_a_resumed_run_does_not_repeat(tmp_path):
+    log = MetricsLog(tmp_path, writer=True)
+    for step in (2, 4, 6):
+        log.append({"split": "train", "step": step, "loss": 1.0 / step})
+    assert read_metrics(tmp_path) == log.records and len(log.records) == 3
+    reader = MetricsLog(tmp_path, writer=False, resume_step=4)  # another process of the job: reads only
+    assert [r["step"] for r in reader.records] == [2, 4] and len(read_metrics(tmp_path)) == 3
+    reader.append({"split": "train", "step": 6, "loss": 0.0})
+    assert len(read_metrics(tmp_path)) == 3
+    resumed = MetricsLog(tmp_path, writer=True, resume_step=4)
+    assert read_metrics(tmp_path) == resumed.records == log.records[:2]
+    MetricsLog(tmp_path, writer=True)  # a fresh run
+    assert not (tmp_path / METRICS).exists()
+
+
 # --- the trainer -----------------------------------------------------------------------------------
 def test_same_seed_same_loss_curve(data):
     _, first = losses_of(tiny_config(epochs=1), data)
@@ -146,6 +166,7 @@ def test_training_learns_and_logs(tmp_path, data):
     assert [r["step"] for r in test_records] == [6, 12, 18]  # evaluated at every epoch's end
     assert train_records[-1]["loss"] < train_records[0]["loss"]
     assert result.step == 18 and result.test_accuracy == test_records[-1]["acc"]
+    assert result.test_accuracy == pytest.approx(evaluate(result.model, data[1], batch_size=7)["acc"], abs=1e-6)
     assert not result.model.training
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["config.json", "metrics.jsonl", "model.safetensors", "training_state.json",
@@ -176,9 +197,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path, data):
 
 
 def test_a_non_finite_loss_stops_training_with_advice(data, monkeypatch):
-    import perceiver_edu.training.trainer as train_module
-
-    real = train_module.F.cross_entropy
+    real = torch.nn.functional.cross_entropy
     calls = []
 
     def poisoned(logits, labels):  # the third step's loss is NaN (the gradient stays finite)
@@ -186,7 +205,7 @@ def test_a_non_finite_loss_stops_training_with_advice(data, monkeypatch):
         loss = real(logits, labels)
         return loss + float("nan") if len(calls) == 3 else loss
 
-    monkeypatch.setattr(train_module.F, "cross_entropy", poisoned)
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", poisoned)
     with pytest.raises(FloatingPointError, match=r"training loss became nan by step 3; lower the learning rate"):
         train(tiny_config(epochs=1), progress=False, data=data)
 
@@ -200,41 +219,37 @@ def test_resume_with_another_config_names_the_difference(tmp_path, data):
 
 
 def test_cli_trains_resumes_and_exports(tmp_path, monkeypatch, data):
-    import perceiver_edu.training.trainer as train_module
     from perceiver_edu import load_checkpoint
 
-    monkeypatch.setattr(train_module, "load_data", lambda config: data)
+    monkeypatch.setattr(trainer_module, "load_data", lambda config: data)
     args = ["--preset", "cpu", "--num-latents", "4", "--latent-dim", "16", "--self-heads", "2", "--num-bands", "2",
             "--epochs", "1", "--batch-size", "64", "--warmup-steps", "1", "--device", "cpu", "--no-progress",
             "--num-threads", "1", "--out", str(tmp_path / "run"), "--export", str(tmp_path / "export")]
-    assert train_module.main(args) == 0
+    assert cli.main(args) == 0
     model = load_checkpoint(tmp_path / "export")
     meta = model.metadata
     assert meta["step"] == 3 and meta["dataset"] == "fashion-mnist" and 0 <= meta["test_accuracy"] <= 1
     assert "--latent-dim 16" in meta["command"]
     assert model.config.latent_dim == 16 and not (tmp_path / "export" / "training_state.json").exists()
-    assert train_module.main(args + ["--resume"]) == 0  # nothing left to do: finishes at once
+    assert cli.main(args + ["--resume"]) == 0  # nothing left to do: finishes at once
 
 
 def test_cli_starts_from_a_config_file(tmp_path, monkeypatch, data):
-    import perceiver_edu.training.trainer as train_module
-
-    monkeypatch.setattr(train_module, "load_data", lambda config: data)
+    monkeypatch.setattr(trainer_module, "load_data", lambda config: data)
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(tiny_config(epochs=1).to_dict()))
     out = tmp_path / "run"
-    assert train_module.main(["--config", str(config_file), "--lr", "0.001", "--out", str(out), "--no-progress"]) == 0
+    assert cli.main(["--config", str(config_file), "--lr", "0.001", "--out", str(out), "--no-progress"]) == 0
     saved = json.loads((out / "training_state.json").read_text())["train_config"]
     assert saved == {**tiny_config(epochs=1).to_dict(), "lr": 0.001}  # the file, then the flags over it
     with pytest.raises(SystemExit, match="--config: no file .*missing.json"):
-        train_module.main(["--config", str(tmp_path / "missing.json")])
+        cli.main(["--config", str(tmp_path / "missing.json")])
 
 
 def test_cli_is_registered_with_the_package_command():
     import argparse
 
-    from perceiver_edu.training.trainer import register_cli
     parser = argparse.ArgumentParser()
-    register_cli(parser.add_subparsers(dest="command"))
+    cli.register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["train", "--dataset", "mnist", "--augment", "--lr", "0.001", "--epochs", "2"])
     assert args.dataset == "mnist" and args.augment is True and args.lr == 0.001 and args.epochs == 2

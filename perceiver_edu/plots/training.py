@@ -19,7 +19,7 @@ from .images import image_grid
 
 def _records(history) -> list[dict]:
     if isinstance(history, (str, Path)):
-        from ..training.trainer import read_metrics
+        from ..training.metrics_log import read_metrics
         return read_metrics(history)
     return list(history)
 

@@ -135,11 +135,10 @@ def exit_worker(code: int = 0):
     """End this torchrun worker now, with ``code``, skipping the interpreter's own teardown.
 
     Once a command has finished (its files written and closed, its process group destroyed),
-    Python's exit still destroys torch's C++ state one object at a time, and in this project's CI
-    (torch 2.13, gloo) that occasionally aborted a worker ("terminate called without an active
-    exception", SIGABRT) after a run that had succeeded, so that torchrun reported the whole job
-    as failed: twice in about twenty CI runs, never when tried locally.  There is nothing left to
-    tear down that matters, so the worker flushes its output and leaves at once."""
+    Python's exit still destroys torch's C++ state one object at a time, which can abort a worker
+    that has succeeded ("terminate called without an active exception", SIGABRT); torchrun then
+    reports the whole job as failed.  Nothing left to tear down matters, so the worker flushes its
+    output and leaves at once."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -8,7 +8,9 @@ them, so that their accuracies can be compared fairly::
     history = fit(model, train_x, train_y, epochs=2, batch_size=64, lr=1e-3, seed=0)
     acc = evaluate_accuracy(model, test_x, test_y)
 
-* **AdamW**, a linear **warm-up** then **cosine decay** of the learning rate, gradient clipping.
+* **AdamW**, a linear **warm-up** then **cosine decay** of the learning rate, gradient clipping:
+  the image trainer's schedule (:mod:`.schedule`), and its prediction loop and accuracy
+  (:mod:`.evaluation`), so that both score a model the same way.
 * **Deterministic**: the weights are whatever the caller built (seed before building the model);
   the batch order of every epoch comes from a generator seeded with ``seed`` and the epoch, and
   the global torch generator is seeded with ``seed`` (dropout, random transforms), so the same
@@ -29,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .evaluation import accuracy, predict_logits
+from .schedule import epoch_order, lr_at
 from ..settings import get_device
-from .trainer import lr_at  # chapter 5's schedule: linear warm-up, then cosine decay
 
 
 @dataclass
@@ -114,7 +117,7 @@ def fit(model: torch.nn.Module, train_inputs: torch.Tensor, train_labels: torch.
     for step in bar:
         epoch, index = divmod(step, per_epoch)
         if index == 0:  # a new shuffle, a function of (seed, epoch) only
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+            order = epoch_order(n, seed, epoch)
         idx = order[index * batch_size:(index + 1) * batch_size]
         x = train_inputs[idx].to(device, non_blocking=True)
         y = train_labels[idx].to(device, non_blocking=True)
@@ -133,7 +136,7 @@ def fit(model: torch.nn.Module, train_inputs: torch.Tensor, train_labels: torch.
         if not math.isfinite(value):
             raise FloatingPointError(f"the loss became {value} at step {step}: lower the learning rate (lr={lr})")
         history.losses.append(value)
-        history.accuracies.append((logits.argmax(-1) == y).float().mean().item())
+        history.accuracies.append(accuracy(logits, y))
         history.lrs.append(optimizer.param_groups[0]["lr"])
         if progress and (step % 10 == 0 or step == total - 1):
             bar.set_postfix(loss=f"{sum(history.losses[-20:]) / len(history.losses[-20:]):.3f}")
@@ -144,27 +147,11 @@ def fit(model: torch.nn.Module, train_inputs: torch.Tensor, train_labels: torch.
     return history
 
 
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int = 256,
-                   transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    """Logits ``(N, classes)`` (float32, on the CPU) of ``model`` in eval mode, batch by batch."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(inputs), batch_size):
-        x = inputs[start:start + batch_size].to(device)
-        out.append(model(transform(x) if transform is not None else x).float().cpu())
-    model.train(was_training)
-    return torch.cat(out)
-
-
 def evaluate_accuracy(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 256,
                       transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
     """Fraction of ``inputs`` that ``model`` classifies as ``labels`` (``transform`` as in :func:`fit`)."""
     _check_data(inputs, labels, "evaluate_accuracy")
-    logits = predict_logits(model, inputs, batch_size, transform)
-    return (logits.argmax(dim=-1) == labels.cpu()).float().mean().item()
+    return accuracy(predict_logits(model, inputs, batch_size, transform=transform), labels.cpu())
 
 
 __all__ = ["History", "evaluate_accuracy", "fit", "lr_at", "predict_logits"]
