@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from perceiver_edu.exercises import run_checker
 from perceiver_edu.exercises.ch08 import frame_signal
-from perceiver_edu.inputs.modalities import audio_to_bytes
+from perceiver_edu.inputs.audio import audio_to_bytes
 from perceiver_edu.model.position import fourier_features
 
 

@@ -6,7 +6,7 @@ import torch
 
 from perceiver_edu.exercises import run_checker
 from perceiver_edu.exercises.ch09 import shuffle_points
-from perceiver_edu.inputs.modalities import points_to_bytes
+from perceiver_edu.inputs.points import points_to_bytes
 from perceiver_edu.model.position import fourier_features
 
 

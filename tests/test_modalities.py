@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from perceiver_edu.inputs.modalities import (audio_byte_channels, audio_to_bytes, hz_to_mel, log_mel_spectrogram,
-                                      mel_filterbank, mel_to_hz, point_byte_channels, points_to_bytes,
-                                      spectrogram_byte_channels, spectrogram_to_bytes)
+from perceiver_edu.inputs import audio, points
+from perceiver_edu.inputs.audio import (audio_byte_channels, audio_to_bytes, hz_to_mel, log_mel_spectrogram,
+                                        mel_filterbank, mel_to_hz, spectrogram_byte_channels, spectrogram_to_bytes)
+from perceiver_edu.inputs.points import point_byte_channels, points_to_bytes
 
 
 def naive_features(coords, num_bands, max_freq):
@@ -54,6 +55,8 @@ def test_points_to_bytes_against_naive_and_permutation():
     with_one = points_to_bytes(pts, 4, 30, constant=True)
     assert with_one.shape[-1] == point_byte_channels(4, constant=True) == 28
     assert (with_one[..., 0] == 1).all() and torch.equal(with_one[..., 1:], out)
+    with pytest.raises(TypeError):
+        points_to_bytes(pts, 4, 30, True)  # constant is keyword-only
 
 
 @pytest.mark.parametrize("fn, bad, expected", [

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
+from perceiver_edu.inputs.audio import spectrogram_to_bytes
 from perceiver_edu.inputs.images import image_to_bytes
-from perceiver_edu.inputs.modalities import spectrogram_to_bytes
-from perceiver_edu.inputs.multimodal import (Modality, MultimodalPerceiver, fuse_byte_arrays, make_av_pairs,
-                                      modality_slices, pack, pair_by_label)
+from perceiver_edu.data.av_mnist import make_av_pairs, pair_by_label
+from perceiver_edu.inputs.multimodal import Modality, MultimodalPerceiver, fuse_byte_arrays, modality_slices, pack
 from perceiver_edu.model.perceiver import PerceiverConfig
 
 

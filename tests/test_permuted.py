@@ -4,7 +4,7 @@ import torch
 
 import perceiver_edu as pe
 from perceiver_edu.inputs.permuted import (LearnedPositionImagePerceiver, permute_pixels, permute_positions,
-                                    random_permutation)
+                                           random_permutation)
 
 
 def naive_permute(images, perm):

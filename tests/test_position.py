@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from perceiver_edu import fourier_features, num_fourier_channels, position_grid
+from perceiver_edu.model.position import grid_fourier_features
 
 
 def naive_fourier(pos, num_bands, max_freq):
@@ -52,3 +53,16 @@ def test_position_grid_2d_and_1d():
     assert position_grid((5,)).shape == (5, 1)
     with pytest.raises(ValueError, match="shape"):
         position_grid((0, 3))
+
+
+@pytest.mark.parametrize("shape, num_bands, max_freq", [((3, 4), 2, 4.0), ((6,), 3, 6.0), ((2, 3, 2), 1, 3.0)])
+def test_grid_fourier_features_row_major_against_formula(shape, num_bands, max_freq):
+    got = grid_fourier_features(shape, num_bands, max_freq, dtype=torch.float64)
+    assert got.shape == (math.prod(shape), num_fourier_channels(len(shape), num_bands)) and got.dtype == torch.float64
+    for m in range(math.prod(shape)):
+        index, rest = [], m
+        for size in reversed(shape):  # row-major: the last axis varies fastest
+            index.insert(0, rest % size)
+            rest //= size
+        x = torch.tensor([[-1 + 2 * i / (s - 1) for i, s in zip(index, shape)]], dtype=torch.float64)
+        torch.testing.assert_close(got[m], naive_fourier(x, num_bands, max_freq)[0])

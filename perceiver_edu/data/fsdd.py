@@ -14,7 +14,7 @@ Where the recordings are looked for, in order:
   then single files for whatever the archive lacked.
 
 Every recording is checked against the sha256 pinned in ``fsdd_sha256.txt`` (shipped with the
-package, in ``sha256sum`` format; the repository state of May 2024).  Files in ``recordings/``
+package, in ``sha256sum`` format, one line per official recording).  Files in ``recordings/``
 that the list does not name are ignored.  Each file is written into place only after its
 checksum matched, so an interrupted download never leaves a partial recording behind.
 

@@ -7,7 +7,7 @@ Where the files are looked for, in order:
 * MNIST: ``$PERCEIVER_EDU_MNIST_DIR`` (a mirror such as ``../shared/data/mnist``),
   ``<data>/mnist``, then downloaded.
 
-``<data>`` is :func:`~perceiver_edu.data.download.data_root`.  Every file is checked against the
+``<data>`` is :func:`~perceiver_edu.data.fetch.data_root`.  Every file is checked against the
 sha256 of its official (decompressed) content.
 """
 from __future__ import annotations

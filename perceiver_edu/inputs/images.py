@@ -11,7 +11,24 @@ import torch
 from torch import nn
 
 from ..model.perceiver import Perceiver, PerceiverConfig
-from ..model.position import fourier_features, num_fourier_channels, position_grid
+from ..model.position import grid_fourier_features, num_fourier_channels
+from .byte_array import byte_array
+
+
+def check_images(images, chw: tuple | None = None) -> None:
+    """Raise ``ValueError`` naming the expected shape unless ``images`` is ``(B, C, H, W)``
+    (with ``(C, H, W) == chw`` when ``chw`` is given)."""
+    if isinstance(images, torch.Tensor) and images.dim() == 4 and (chw is None or tuple(images.shape[1:]) == chw):
+        return
+    expected = "(B, C, H, W)" if chw is None else f"(B, {', '.join(map(str, chw))})"
+    shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+    raise ValueError(f"expected images of shape {expected}, got {shape}")
+
+
+def flatten_pixels(images: torch.Tensor) -> torch.Tensor:
+    """Images ``(B, C, H, W)`` -> pixels ``(B, H*W, C)``, row-major: pixel (r, c) is element ``r * W + c``."""
+    b, c, h, w = images.shape
+    return images.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
 
 
 def image_to_bytes(images: torch.Tensor, num_bands: int, max_freq: float) -> torch.Tensor:
@@ -20,14 +37,10 @@ def image_to_bytes(images: torch.Tensor, num_bands: int, max_freq: float) -> tor
     Each row is one pixel: its C channel values followed by the Fourier features of its
     (row, column) position on a ``linspace(-1, 1)`` grid.
     """
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"expected images of shape (B, C, H, W), got {shape}")
-    b, c, h, w = images.shape
-    pos = fourier_features(position_grid((h, w), device=images.device, dtype=images.dtype),
-                           num_bands, max_freq)  # (H, W, 2*(2K+1))
-    pixels = images.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
-    return torch.cat([pixels, pos.reshape(1, h * w, -1).expand(b, -1, -1)], dim=-1)
+    check_images(images)
+    positions = grid_fourier_features(images.shape[2:], num_bands, max_freq, device=images.device,
+                                      dtype=images.dtype)  # (M, 2(2K+1))
+    return byte_array(flatten_pixels(images), positions)
 
 
 @dataclass
@@ -68,23 +81,18 @@ class ImagePerceiver(nn.Module):
                              f"image preprocessing, which produces {preprocess.byte_channels} channels")
         self.preprocess = preprocess
         self.perceiver = Perceiver(config)
-        _, h, w = preprocess.image_shape
-        pos = fourier_features(position_grid((h, w)), preprocess.num_bands, preprocess.max_freq)
-        self.register_buffer("positions", pos.reshape(1, h * w, -1), persistent=False)  # (1, M, P)
+        positions = grid_fourier_features(preprocess.image_shape[1:], preprocess.num_bands, preprocess.max_freq)
+        self.register_buffer("positions", positions.unsqueeze(0), persistent=False)  # (1, M, P)
 
     @property
     def config(self) -> PerceiverConfig:
         return self.perceiver.config
 
     def to_bytes(self, images: torch.Tensor) -> torch.Tensor:
-        expected = tuple(self.preprocess.image_shape)
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or tuple(images.shape[1:]) != expected:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"expected images of shape (B, {', '.join(map(str, expected))}), got {shape}")
-        b, c, h, w = images.shape
+        """Images ``(B, C, H, W)`` -> byte array ``(B, H*W, C + P)``: normalised pixels, then positions."""
+        check_images(images, tuple(self.preprocess.image_shape))
         pixels = (images.to(self.positions.dtype) - self.preprocess.mean) / self.preprocess.std
-        pixels = pixels.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
-        return torch.cat([pixels, self.positions.expand(b, -1, -1)], dim=-1)
+        return byte_array(flatten_pixels(pixels), self.positions)
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False):
+    def forward(self, images: torch.Tensor, *, return_attention: bool = False):
         return self.perceiver(self.to_bytes(images), return_attention=return_attention)

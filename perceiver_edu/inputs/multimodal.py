@@ -16,10 +16,7 @@ every modality and it cross-attends to all of them.  Two things must be settled 
 :func:`fuse_byte_arrays` does exactly that: ``[(B, M_1, C_1), (B, M_2, C_2)]`` ->
 ``(B, M_1 + M_2, C + E)``, the modalities one after the other along the element axis.
 
-The data set: **AV-MNIST** (Vielzeuf et al., 2018) pairs each spoken digit of the Free Spoken
-Digit Dataset with an MNIST image of the same digit.  :func:`pair_by_label` makes the pairing
-deterministic (a seed); :func:`load_av_mnist` builds the pairs from the package's readers, FSDD
-train with MNIST train and FSDD test with MNIST test, so no image or recording is in both splits.
+The data set, AV-MNIST, is read by :mod:`perceiver_edu.data.av_mnist`.
 
 **Modality dropout** (the idea behind the paper's video dropout; Neverova et al. 2015 for
 "ModDrop"): while training, a random modality is removed from the byte array now and then, so
@@ -38,7 +35,8 @@ import torch
 from torch import nn
 
 from ..model.perceiver import Perceiver, PerceiverConfig
-from ..model.position import fourier_features, num_fourier_channels, position_grid
+from ..model.position import grid_fourier_features, num_fourier_channels
+from .byte_array import byte_array
 
 
 # --------------------------------------------------------------------------------- fusing arrays
@@ -160,8 +158,8 @@ class MultimodalPerceiver(nn.Module):
         self.modality_embeddings = nn.Parameter(torch.empty(len(self.modalities), self.embed_dim))  # (n, E)
         nn.init.trunc_normal_(self.modality_embeddings, std=init_std, a=-2 * init_std, b=2 * init_std)
         for i, m in enumerate(self.modalities):
-            pos = fourier_features(position_grid(m.shape), m.num_bands, m.max_freq)  # (*shape, d(2K+1))
-            self.register_buffer(f"positions_{i}", pos.reshape(1, m.num_elements, -1), persistent=False)
+            positions = grid_fourier_features(m.shape, m.num_bands, m.max_freq)  # (M_i, d(2K+1))
+            self.register_buffer(f"positions_{i}", positions, persistent=False)
         self.present = tuple(names)
         self.generator = torch.Generator().manual_seed(0)  # draws of modality dropout; reseed to replay
 
@@ -202,9 +200,9 @@ class MultimodalPerceiver(nn.Module):
     def byte_arrays(self, packed: torch.Tensor) -> list[torch.Tensor]:
         """One byte array ``(B, M_i, 1 + d_i(2K_i+1))`` per modality."""
         out = []
-        for i, values in enumerate(self.unpack(packed)):
-            pos = getattr(self, f"positions_{i}")
-            out.append(torch.cat([values.to(pos.dtype).unsqueeze(-1), pos.expand(len(values), -1, -1)], dim=-1))
+        for i, values in enumerate(self.unpack(packed)):  # (B, M_i)
+            positions = getattr(self, f"positions_{i}")  # (M_i, P_i)
+            out.append(byte_array(values.to(positions.dtype).unsqueeze(-1), positions))
         return out
 
     def kept_modalities(self) -> list[int]:
@@ -223,7 +221,7 @@ class MultimodalPerceiver(nn.Module):
         width = self.width  # fixed, so that the channels mean the same whatever is kept
         return fuse_byte_arrays([arrays[i] for i in keep], self.modality_embeddings[list(keep)], width)
 
-    def forward(self, packed: torch.Tensor, return_attention: bool = False):
+    def forward(self, packed: torch.Tensor, *, return_attention: bool = False):
         return self.perceiver(self.fuse(packed, self.kept_modalities()), return_attention=return_attention)
 
     def extra_repr(self) -> str:
@@ -231,73 +229,4 @@ class MultimodalPerceiver(nn.Module):
         return f"modalities=[{'; '.join(parts)}], embed_dim={self.embed_dim}, modality_dropout={self.modality_dropout}"
 
 
-# ----------------------------------------------------------------------------------------- AV-MNIST
-def pair_by_label(labels: torch.Tensor, partner_labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """For each item of ``labels (N,)`` the index of a partner with the same label in ``partner_labels (P,)``.
-
-    Deterministic given ``seed``: each class's partners are shuffled once and handed out in that
-    order, cycling when a class has fewer partners than items, so partners are reused only when
-    they run out.  Raises ``ValueError`` if a label has no partner.
-    """
-    labels, partner_labels = torch.as_tensor(labels).long(), torch.as_tensor(partner_labels).long()
-    if labels.dim() != 1 or partner_labels.dim() != 1:
-        raise ValueError(f"labels must be 1-D, got shapes {tuple(labels.shape)} and {tuple(partner_labels.shape)}")
-    g = torch.Generator().manual_seed(seed)
-    out = torch.empty(len(labels), dtype=torch.long)
-    for c in labels.unique().tolist():
-        items = (labels == c).nonzero().flatten()
-        partners = (partner_labels == c).nonzero().flatten()
-        if len(partners) == 0:
-            raise ValueError(f"label {c} has {len(items)} items but no partner with the same label")
-        partners = partners[torch.randperm(len(partners), generator=g)]
-        out[items] = partners[torch.arange(len(items)) % len(partners)]
-    return out
-
-
-@dataclass
-class AVMNIST:
-    """Audio-visual digits: ``waveforms (N, T)`` of spoken digits with ``images (N, 1, 28, 28)`` of
-    the same digits, ``labels (N,)``; ``audio_index`` / ``image_index`` say which FSDD recording and
-    which MNIST image each pair was built from; ``speakers`` the FSDD speakers."""
-    waveforms: torch.Tensor
-    images: torch.Tensor
-    labels: torch.Tensor
-    audio_index: torch.Tensor
-    image_index: torch.Tensor
-    speakers: tuple = ()
-    sample_rate: int = 8000
-    classes: tuple = tuple(str(d) for d in range(10))
-    name: str = ""
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.waveforms[i], self.images[i], self.labels[i]
-
-    def __repr__(self) -> str:
-        return (f"AVMNIST({self.name}, n={len(self)}, waveforms {tuple(self.waveforms.shape[1:])} at "
-                f"{self.sample_rate} Hz, images {tuple(self.images.shape[1:])})")
-
-
-def make_av_pairs(audio, images, seed: int = 0, name: str = "") -> AVMNIST:
-    """Pair every recording of an FSDD :class:`~perceiver_edu.data.fsdd.AudioDataset` with an image of
-    the same digit from an MNIST :class:`~perceiver_edu.data.mnist.ImageDataset` (:func:`pair_by_label`)."""
-    index = pair_by_label(audio.labels, images.labels, seed)
-    if not torch.equal(images.labels[index], audio.labels):
-        raise AssertionError("pairing produced mismatched labels")  # pair_by_label guarantees it
-    return AVMNIST(audio.waveforms, images.images[index], audio.labels.clone(), torch.arange(len(audio.labels)), index,
-                   tuple(audio.speakers), audio.sample_rate, tuple(audio.classes), name)
-
-
-def load_av_mnist(split: str = "train", seed: int = 0, max_len: int | None = None) -> AVMNIST:
-    """AV-MNIST ``split``: FSDD's official ``split`` (train 2,700 / test 300 recordings) paired with
-    MNIST's ``split`` images of the same digits (FSDD train with MNIST train, test with test)."""
-    from ..data import load_fsdd, load_mnist
-    audio = load_fsdd(split, max_len=max_len)
-    images = load_mnist(split)
-    return make_av_pairs(audio, images, seed, f"FSDD {split} + MNIST {split}, seed {seed}")
-
-
-__all__ = ["AVMNIST", "Modality", "MultimodalPerceiver", "fuse_byte_arrays", "load_av_mnist", "make_av_pairs",
-           "modality_slices", "pack", "pair_by_label"]
+__all__ = ["Modality", "MultimodalPerceiver", "fuse_byte_arrays", "modality_slices", "pack"]

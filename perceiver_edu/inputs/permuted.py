@@ -16,9 +16,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .images import ImagePerceiver
 from ..model.perceiver import Perceiver, PerceiverConfig
 from ..model.position import LearnedPositions
+from .byte_array import byte_array
+from .images import ImagePerceiver, check_images, flatten_pixels
 
 
 def random_permutation(num_pixels: int, seed: int = 0) -> torch.Tensor:
@@ -44,9 +45,7 @@ def permute_pixels(images: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     Pixel ``m`` (row-major: row ``m // W``, column ``m % W``) of the output is pixel ``perm[m]``
     of the input, in every channel; the result has the input's shape.
     """
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"expected images of shape (B, C, H, W), got {shape}")
+    check_images(images)
     b, c, h, w = images.shape
     perm = _check_perm(perm, h * w).to(images.device)
     return images.reshape(b, c, h * w)[:, :, perm].reshape(b, c, h, w)
@@ -89,14 +88,12 @@ class LearnedPositionImagePerceiver(nn.Module):
         return self.perceiver.config
 
     def to_bytes(self, images: torch.Tensor) -> torch.Tensor:
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or tuple(images.shape[1:]) != self.image_shape:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"expected images of shape (B, {', '.join(map(str, self.image_shape))}), got {shape}")
-        b, c, h, w = images.shape
-        pixels = ((images - self.mean) / self.std).permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
-        return torch.cat([pixels, self.positions(pixels)], dim=-1)  # (B, M, C + P)
+        """Images ``(B, C, H, W)`` -> byte array ``(B, H*W, C + P)``: normalised pixels, then the learned positions."""
+        check_images(images, self.image_shape)
+        pixels = flatten_pixels((images - self.mean) / self.std)  # (B, M, C)
+        return byte_array(pixels, self.positions(pixels))  # (B, M, C + P)
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False):
+    def forward(self, images: torch.Tensor, *, return_attention: bool = False):
         return self.perceiver(self.to_bytes(images), return_attention=return_attention)
 
 

@@ -1,38 +1,24 @@
-"""One architecture, every modality: audio, spectrograms and point clouds as byte arrays.
+"""Audio as byte arrays: raw waveforms and log-mel spectrograms (chapter 8).
 
-The Perceiver only ever sees a byte array ``(B, M, C)``.  Each adapter here lists the elements of
-one modality (samples, time-frequency cells, points), keeps their values as channels and
-concatenates (not adds) Fourier features of where they are (paper section 2.2):
+* A waveform ``(B, T)`` is T elements, one per sample: its amplitude, then the Fourier features of
+  its time on ``linspace(-1, 1, T)`` (d = 1): ``1 + (2K+1)`` channels.
+* A spectrogram ``(B, F, T)`` is a one-channel image with frequency rows and time columns: F*T
+  elements, each a cell's value, then the features of its (frequency, time) position (d = 2):
+  ``1 + 2(2K+1)`` channels.
 
-=====================  =====================  ===========================  ====================
-input                   elements M             position x in [-1, 1]^d      channels C
-=====================  =====================  ===========================  ====================
-waveforms (B, T)        T samples              time, d = 1                  1 + (2K+1)
-spectrogram (B, F, T)   F*T cells              (frequency, time), d = 2     1 + 2(2K+1)
-points (B, P, 3)        P points               the point itself, d = 3      3(2K+1) (+1)
-=====================  =====================  ===========================  ====================
-
-For a regular sampling, ``max_freq`` (mu) is the number of samples along an axis (its Nyquist
-frequency); for points, the resolution you want the features to resolve (e.g. 30 for a 30^3 grid).
-
-:func:`log_mel_spectrogram` turns waveforms into log-mel spectrograms with ``torch.stft`` and a
-mel filterbank written here (no audio library needed).
+For a regular sampling, ``max_freq`` (mu) is the number of samples along an axis, the sampling
+rate; its Nyquist frequency, mu / 2, is the top band.  :func:`log_mel_spectrogram` turns waveforms into log-mel spectrograms with
+``torch.stft`` and a mel filterbank written here (no audio library needed).
 """
 from __future__ import annotations
 
-
 import torch
 
-from ..model.position import fourier_features, num_fourier_channels, position_grid
+from ..model.position import grid_fourier_features, num_fourier_channels
+from .byte_array import byte_array, check_float_tensor
 
 
-def _check(x, ndim: int, expected: str, what: str) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != ndim or not x.is_floating_point():
-        got = (f"shape {tuple(x.shape)} of {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__)
-        raise ValueError(f"expected {what} as a float tensor of shape {expected}, got {got}")
-
-
-# ----------------------------------------------------------------------------------------- audio
+# ----------------------------------------------------------------------------------------- waveforms
 def audio_byte_channels(num_bands: int) -> int:
     """Channels of :func:`audio_to_bytes`: the sample value plus ``2K + 1`` time features."""
     return 1 + num_fourier_channels(1, num_bands)
@@ -44,14 +30,13 @@ def audio_to_bytes(waveforms: torch.Tensor, num_bands: int, max_freq: float) -> 
     Each row is one sample: its amplitude followed by the Fourier features of its time on a
     ``linspace(-1, 1, T)`` axis (``max_freq = T`` resolves neighbouring samples).
     """
-    _check(waveforms, 2, "(B, T)", "waveforms")
-    b, t = waveforms.shape
-    pos = fourier_features(position_grid((t,), device=waveforms.device, dtype=waveforms.dtype),
-                           num_bands, max_freq)  # (T, 2K+1)
-    return torch.cat([waveforms.unsqueeze(-1), pos.unsqueeze(0).expand(b, -1, -1)], dim=-1)
+    check_float_tensor(waveforms, 2, "(B, T)", "waveforms")
+    positions = grid_fourier_features(waveforms.shape[1:], num_bands, max_freq, device=waveforms.device,
+                                      dtype=waveforms.dtype)  # (T, 2K+1)
+    return byte_array(waveforms.unsqueeze(-1), positions)  # (B, T, 1 + (2K+1))
 
 
-# ----------------------------------------------------------------------------------- spectrogram
+# -------------------------------------------------------------------------------------- mel scale
 def hz_to_mel(f):
     """The HTK mel scale: ``2595 log10(1 + f / 700)``."""
     return 2595.0 * torch.log10(1.0 + torch.as_tensor(f, dtype=torch.float64) / 700.0)
@@ -98,7 +83,7 @@ def log_mel_spectrogram(waveforms: torch.Tensor, sample_rate: int = 8000, n_fft:
     of the one-sided DFT, :func:`mel_filterbank`, then ``log(mel + eps)``.  At 8 kHz the defaults
     give 32 ms windows every 16 ms: one second becomes a 40 x 63 image.
     """
-    _check(waveforms, 2, "(B, T)", "waveforms")
+    check_float_tensor(waveforms, 2, "(B, T)", "waveforms")
     hop = n_fft // 2 if hop is None else int(hop)
     if n_fft < 2 or hop < 1:
         raise ValueError(f"need n_fft >= 2 and hop >= 1, got n_fft={n_fft}, hop={hop}")
@@ -115,6 +100,7 @@ def log_mel_spectrogram(waveforms: torch.Tensor, sample_rate: int = 8000, n_fft:
     return torch.log(mel + eps)
 
 
+# ----------------------------------------------------------------------------------- spectrograms
 def spectrogram_byte_channels(num_bands: int) -> int:
     """Channels of :func:`spectrogram_to_bytes`: the cell value plus ``2(2K + 1)`` features."""
     return 1 + num_fourier_channels(2, num_bands)
@@ -127,40 +113,12 @@ def spectrogram_to_bytes(spec: torch.Tensor, num_bands: int, max_freq: float) ->
     ``f * T + t`` holds ``spec[:, f, t]`` followed by the 2-D Fourier features of its (frequency,
     time) position on a ``linspace(-1, 1)`` grid.
     """
-    _check(spec, 3, "(B, F, T)", "spectrograms")
+    check_float_tensor(spec, 3, "(B, F, T)", "spectrograms")
     b, f, t = spec.shape
-    pos = fourier_features(position_grid((f, t), device=spec.device, dtype=spec.dtype),
-                           num_bands, max_freq)  # (F, T, 2(2K+1))
-    return torch.cat([spec.reshape(b, f * t, 1), pos.reshape(1, f * t, -1).expand(b, -1, -1)], dim=-1)
+    positions = grid_fourier_features((f, t), num_bands, max_freq, device=spec.device,
+                                      dtype=spec.dtype)  # (F*T, 2(2K+1))
+    return byte_array(spec.reshape(b, f * t, 1), positions)  # (B, F*T, 1 + 2(2K+1))
 
 
-# ---------------------------------------------------------------------------------- point clouds
-def point_byte_channels(num_bands: int, constant: bool = False) -> int:
-    """Channels of :func:`points_to_bytes`: ``3(2K + 1)``, plus one with ``constant=True``."""
-    return num_fourier_channels(3, num_bands) + int(constant)
-
-
-def points_to_bytes(points: torch.Tensor, num_bands: int, max_freq: float, constant: bool = False) -> torch.Tensor:
-    """Point sets ``(B, P, 3)`` in [-1, 1] -> byte array ``(B, P, 3(2K+1))``.
-
-    A point *is* its position, so its byte holds only the 3-D Fourier features of its
-    coordinates (which end with the raw x, y, z).  ``constant=True`` puts a channel of ones first:
-    the "value" of every point, as if each pixel of an image had brightness 1; it changes nothing
-    for the model (a linear layer's bias does the same) and is there for symmetry with the other
-    adapters.  The order of the points does not matter to the Perceiver.
-    """
-    _check(points, 3, "(B, P, 3)", "points")
-    if points.shape[-1] != 3:
-        raise ValueError(f"expected points of shape (B, P, 3), got {tuple(points.shape)}")
-    if points.numel() and points.detach().abs().max() > 1 + 1e-6:
-        raise ValueError(f"points must lie in [-1, 1]^3 (Fourier features assume it), found |x| up to "
-                         f"{points.detach().abs().max().item():.3g}: rescale them first")
-    feats = fourier_features(points, num_bands, max_freq)  # (B, P, 3(2K+1))
-    if constant:
-        feats = torch.cat([torch.ones_like(points[..., :1]), feats], dim=-1)
-    return feats
-
-
-__all__ = ["audio_byte_channels", "audio_to_bytes", "hz_to_mel", "log_mel_spectrogram", "mel_filterbank",
-           "mel_to_hz", "point_byte_channels", "points_to_bytes", "spectrogram_byte_channels",
-           "spectrogram_to_bytes"]
+__all__ = ["audio_byte_channels", "audio_to_bytes", "hz_to_mel", "log_mel_spectrogram", "mel_filterbank", "mel_to_hz",
+           "spectrogram_byte_channels", "spectrogram_to_bytes"]
