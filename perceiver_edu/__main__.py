@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # Modules that contribute commands (a module not written yet is simply skipped).
-COMMAND_MODULES = ["perceiver_edu.training.trainer", "perceiver_edu.exercises.build", "perceiver_edu.tools.bench"]
+COMMAND_MODULES = ["perceiver_edu.training.cli", "perceiver_edu.exercises.cli", "perceiver_edu.tools.bench.cli"]
 
 
 def cmd_info(args) -> int:

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from perceiver_edu.model.params import count_parameters
 from perceiver_edu.tools.bench import (BUILDERS, BenchSpec, Result, TrainStep, available, count_flops, format_table,
-                                 implementations_for, matmuls_alone, num_params, record_matmuls)
+                                       implementations_for, matmuls_alone, record_matmuls)
+from perceiver_edu.tools.bench.implementations import build_textbook
 
 TINY = BenchSpec(image_size=8, num_bands=2, num_latents=4, latent_dim=16, num_cross_attends=3,
                  self_attends_per_block=1, self_heads=2, batch_size=2)
@@ -19,14 +21,14 @@ TINY = BenchSpec(image_size=8, num_bands=2, num_latents=4, latent_dim=16, num_cr
 def flops_and_params(spec, name):
     torch.manual_seed(0)
     step = TrainStep(BUILDERS[name](spec), spec, torch.device("cpu"))
-    return count_flops(step), num_params(step.model)
+    return count_flops(step), count_parameters(step.model, trainable_only=False)
 
 
 @pytest.mark.parametrize("other", ["lucidrains", "transformers"])
 def test_single_structure_matches_other_implementations(other):
     if not available(other):
         pytest.skip(f"{other} not installed (requirements-bench.txt)")
-    spec = BenchSpec(**{**TINY.__dict__, "structure": "single", "fold_kv": False})  # the textbook computation
+    spec = replace(TINY, structure="single", cross_attention="reference")  # the textbook computation
     ours_flops, ours_params = flops_and_params(spec, "perceiver_edu")
     flops, params = flops_and_params(spec, other)
     assert flops == ours_flops  # same matmuls and attention, forward and backward
@@ -36,14 +38,16 @@ def test_single_structure_matches_other_implementations(other):
         assert abs(params - ours_params) < 0.05 * ours_params
 
 
-def test_shared_cross_attend_projects_inputs_once():
-    if not available("lucidrains"):
-        pytest.skip("perceiver-pytorch not installed")
-    ours, _ = flops_and_params(BenchSpec(**{**TINY.__dict__, "fold_kv": False}), "perceiver_edu")
-    theirs, _ = flops_and_params(TINY, "lucidrains")
+def test_model_flops_project_inputs_once_per_distinct_cross_attend():
     m, c, d, b = TINY.num_inputs, TINY.input_channels, TINY.latent_dim, TINY.batch_size
     projection = 3 * 2 * b * m * c * 2 * d  # forward + backward (x2) FLOPs of one input key/value projection
-    assert theirs - ours == (TINY.num_cross_attends - 2) * projection
+    torch.manual_seed(0)
+    textbook = count_flops(TrainStep(build_textbook(TINY), TINY, torch.device("cpu")))
+    reference, _ = flops_and_params(replace(TINY, cross_attention="reference"), "perceiver_edu")
+    assert reference - textbook == (TINY.num_cross_attends - 2) * projection  # the shared one projects once
+    if available("lucidrains"):
+        theirs, _ = flops_and_params(TINY, "lucidrains")
+        assert theirs == reference  # both project the inputs in each of the L cross-attends
 
 
 def test_transformers_only_in_single_structure_and_table():
@@ -59,9 +63,9 @@ def test_transformers_only_in_single_structure_and_table():
 
 
 def test_folded_cross_attend_executes_fewer_flops_and_matmuls_are_recorded():
-    spec = BenchSpec(**{**TINY.__dict__, "structure": "single"})
-    folded, _ = flops_and_params(BenchSpec(**{**spec.__dict__, "fold_kv": True}), "perceiver_edu")
-    plain, _ = flops_and_params(BenchSpec(**{**spec.__dict__, "fold_kv": False}), "perceiver_edu")
+    spec = replace(TINY, structure="single")
+    folded, _ = flops_and_params(replace(spec, cross_attention="folded"), "perceiver_edu")
+    plain, _ = flops_and_params(replace(spec, cross_attention="reference"), "perceiver_edu")
     m, c, d, b, n = spec.num_inputs, spec.input_channels, spec.latent_dim, spec.batch_size, spec.num_latents
     # no key/value projection (forward + 2 backward products); scores and weighted sum in C, not D, channels;
     # but two small products map the queries into the C input channels and the result back to D.

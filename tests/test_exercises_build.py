@@ -7,12 +7,13 @@ The last tests run the builder over the repo's real notebooks.
 import argparse
 import ast
 import importlib.util
+import os
 import re
 
 import nbformat
 import pytest
 
-from perceiver_edu.exercises import build
+from perceiver_edu.exercises import catalogue, cli, conventions, grading, student_edition
 from perceiver_edu.exercises.core import EXERCISES
 
 TOY_MODULE = '''
@@ -105,7 +106,7 @@ def student(tmp_path, toy_exercises):
 def run_cli(*argv):
     """The exercises command alone (``perceiver_edu.__main__`` adds the same sub-parser)."""
     parser = argparse.ArgumentParser()
-    build.register_cli(parser.add_subparsers(dest="command", required=True))
+    cli.register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -136,10 +137,10 @@ def test_student_edition_has_stubs_and_no_solutions(student):
 
 def _kernel_run(nb, cwd, allow_errors):
     from nbclient import NotebookClient
-    client = NotebookClient(nb, km=build._current_env_kernel_manager(), timeout=120, allow_errors=allow_errors,
+    client = NotebookClient(nb, km=grading._current_env_kernel_manager(), timeout=120, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}},
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    return client.execute(env={**build.os.environ, **build.KERNEL_ENV})
+    return client.execute(env={**os.environ, **grading.KERNEL_ENV})
 
 
 def test_running_the_student_edition_stops_at_the_first_stub_with_its_hint(student):
@@ -205,44 +206,45 @@ def test_report_explains_failures_upstream_of_the_check(toy_exercises):
         nbformat.v4.new_code_cell('check("99.1", 42)'),  # never executed
         _executed('check("99.1", 42)', stdout="✅ Exercise 99.1 (★☆☆) passed: The answer to everything\n"),
     ]
-    got = [(r.id, r.status, r.message) for r in build.report_from_cells(cells, timeouts=set())]
+    got = [(r.id, r.status, r.message) for r in grading.report_from_cells(cells, timeouts=set())]
     assert got[0][:2] == ("99.1", "error") and "cell 0 above raised SyntaxError" in got[0][2]
     assert got[1] == ("99.2", "not written yet", "Exercise 99.2: go")
     assert got[2][:2] == ("99.3", "not run")
     assert got[3][:2] == ("99.1", "not run")
     assert got[4][:2] == ("99.1", "passed")
-    timed_out = build.report_from_cells([_executed("check('99.1', f())", error=("CellTimeoutError", "x"))], {0})
+    timed_out = grading.report_from_cells([_executed("check('99.1', f())", error=("CellTimeoutError", "x"))], {0})
     assert timed_out[0].status == "error" and "time limit" in timed_out[0].message
 
 
 # ----- builder rules and refusals ----------------------------------------------------------------
 
 def test_unbalanced_markers_are_clear_errors():
-    with pytest.raises(build.BuildError, match="never closed"):
-        build.solution_regions("### BEGIN SOLUTION\nx = 1")
-    with pytest.raises(build.BuildError, match="without a BEGIN"):
-        build.solution_regions("x = 1\n### END SOLUTION")
-    with pytest.raises(build.BuildError, match="never closed"):
-        build.strip_markdown_solutions("text <!-- BEGIN SOLUTION --> secret")
+    with pytest.raises(conventions.BuildError, match="never closed"):
+        conventions.solution_regions("### BEGIN SOLUTION\nx = 1")
+    with pytest.raises(conventions.BuildError, match="without a BEGIN"):
+        conventions.solution_regions("x = 1\n### END SOLUTION")
+    with pytest.raises(conventions.BuildError, match="never closed"):
+        student_edition.strip_markdown_solutions("text <!-- BEGIN SOLUTION --> secret")
 
 
 def test_marker_variants_never_leak():
     src = "def f():\n    #   begin solution\n    return 1\n    #END SOLUTION\n    pass"
-    assert build.stub_source(src, None) == ('def f():\n    # YOUR CODE HERE\n'
-                                            '    raise NotImplementedError("write your solution here")\n    pass')
+    assert student_edition.stub_source(src, None) == ('def f():\n    # YOUR CODE HERE\n'
+                                                      '    raise NotImplementedError("write your solution here")\n'
+                                                      '    pass')
 
 
 def test_build_refuses_to_overwrite_sources(tmp_path):
     src = tmp_path / "01_x.ipynb"
     nbformat.write(toy_notebook(), src)
     before = src.read_bytes()
-    with pytest.raises(build.BuildError, match="never overwritten"):
-        build.build([src], tmp_path)
+    with pytest.raises(conventions.BuildError, match="never overwritten"):
+        student_edition.build([src], tmp_path)
     other = tmp_path / "out"
     other.mkdir()
     (other / "01_x.ipynb").write_bytes(before)  # an instructor's copy, not a student edition
-    with pytest.raises(build.BuildError, match="not a student edition"):
-        build.build([src], other)
+    with pytest.raises(conventions.BuildError, match="not a student edition"):
+        student_edition.build([src], other)
     assert src.read_bytes() == before and (other / "01_x.ipynb").read_bytes() == before
     assert run_cli("exercises", "build", "--out", str(tmp_path), str(src)) == 2
 
@@ -250,8 +252,8 @@ def test_build_refuses_to_overwrite_sources(tmp_path):
 def test_exercise_cell_without_region_is_an_error():
     nb = nbformat.v4.new_notebook()
     nb.cells = [_code("x = 1", tags=["exercise"])]
-    with pytest.raises(build.BuildError, match="no ### BEGIN SOLUTION"):
-        build.student_edition(nb, "bad.ipynb")
+    with pytest.raises(conventions.BuildError, match="no ### BEGIN SOLUTION"):
+        student_edition.student_edition(nb, "bad.ipynb")
 
 
 def test_list_shows_every_exercise(toy_exercises, capsys):
@@ -273,24 +275,24 @@ def test_command_is_registered_in_the_main_cli(capsys):
 
 # ----- the repo's real notebooks -------------------------------------------------------------------
 
-REAL = build.repo_notebooks()
+REAL = conventions.repo_notebooks()
 
 
 def test_real_notebooks_build_without_leaking_solutions(tmp_path):
     if not REAL:
         pytest.skip("no notebooks/ folder beside the package")
-    results = build.build(REAL, tmp_path)
+    results = student_edition.build(REAL, tmp_path)
     for src, dst, stats in results:
         assert "?" not in stats.stubs, f"{src.name}: a solution region with no check(\"id\", ...) after it"
         source = nbformat.read(src, as_version=4)
         student = nbformat.read(dst, as_version=4)
         for cell in student.cells:  # (prose may name the markers; no code cell may hold one)
             if cell.cell_type == "code":
-                assert not build.solution_regions(cell.source) and "BEGIN SOLUTION" not in cell.source
+                assert not conventions.solution_regions(cell.source) and "BEGIN SOLUTION" not in cell.source
         # A solution line may appear in the student edition only as often as outside the regions.
         secret, public = [], []
         for cell in source.cells:
-            if build.SOLUTION_ONLY_TAG not in cell.metadata.get("tags", []):
+            if conventions.SOLUTION_ONLY_TAG not in cell.metadata.get("tags", []):
                 s, p = _secret_and_public(cell)
                 secret, public = secret + s, public + p
         student_lines = [line.strip() for c in student.cells for line in c.source.splitlines()]
@@ -302,7 +304,7 @@ def _secret_and_public(cell):
     """A source cell's stripped lines: (inside solution regions or spans, everywhere else)."""
     lines = [line.strip() for line in cell.source.splitlines()]
     if cell.cell_type == "code":
-        secret = [line.strip() for line in build.solution_lines(cell.source)]
+        secret = [line.strip() for line in conventions.solution_lines(cell.source)]
     else:
         spans = re.findall(r"<!--\s*BEGIN SOLUTION\s*-->(.*?)<!--\s*END SOLUTION\s*-->", cell.source, re.S | re.I)
         secret = [line.strip() for span in spans for line in span.splitlines()]
@@ -314,23 +316,23 @@ def _secret_and_public(cell):
 
 
 def test_every_check_is_registered_and_every_exercise_is_checked():
-    where = build.exercises_in_notebooks(REAL)
-    unknown = sorted(set(where) - set(EXERCISES), key=build._id_key)
+    where = catalogue.exercises_in_notebooks(REAL)
+    unknown = sorted(set(where) - set(EXERCISES), key=conventions.id_key)
     assert not unknown, f"check() calls with no registered exercise: {unknown} in {[where[i] for i in unknown]}"
-    chapters_with_notebook = {build._chapter_of(p) for p in REAL}
+    chapters_with_notebook = {catalogue.chapter_of(p) for p in REAL}
     # Only chapters whose notebook has landed: a checker may be written before its notebook.
     unchecked = sorted((e.id for e in EXERCISES.values()
-                        if e.chapter in chapters_with_notebook and e.id not in where), key=build._id_key)
+                        if e.chapter in chapters_with_notebook and e.id not in where), key=conventions.id_key)
     assert not unchecked, f"registered exercises no notebook checks: {unchecked}"
 
 
 def test_list_update_rewrites_only_the_generated_part(tmp_path, toy_exercises):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{build.GENERATED_BEGIN}\nold table\n{build.GENERATED_END}\noutro\n")
+    readme.write_text(f"intro\n{catalogue.GENERATED_BEGIN}\nold table\n{catalogue.GENERATED_END}\noutro\n")
     assert run_cli("exercises", "list", "--update", str(readme)) == 0
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith(f"{build.GENERATED_END}\noutro\n")
+    assert text.startswith("intro\n") and text.endswith(f"{catalogue.GENERATED_END}\noutro\n")
     assert "old table" not in text and "| 99.3 | 99 | ★★★ | Triple a number |" in text
-    assert not build.update_generated(readme, build.format_list(markdown=True))  # idempotent
+    assert not catalogue.update_generated(readme, catalogue.format_list(markdown=True))  # idempotent
     (tmp_path / "bare.md").write_text("no markers")
     assert run_cli("exercises", "list", "--update", str(tmp_path / "bare.md")) == 2

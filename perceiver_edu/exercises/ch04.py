@@ -10,13 +10,10 @@ import torch
 from torch import nn
 
 from ..model.blocks import CrossAttention, LatentTransformer, SelfAttention
+from ..model.params import count_parameters
 from ..model.perceiver import Perceiver, PerceiverConfig
 from .core import Hint, exercise
 from .helpers import close, expect_tensor, randn
-
-
-def _n(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 # -- 4.1 ---------------------------------------------------------------------------------------
@@ -126,15 +123,15 @@ CONFIGS_4_3 = [
 def check_parameter_count(fn):
     for kwargs in CONFIGS_4_3:
         c = PerceiverConfig(**kwargs)
-        want = _n(Perceiver(c))
+        want = count_parameters(Perceiver(c))
         got = fn(c)
         if not isinstance(got, int) and not (isinstance(got, torch.Tensor) and got.numel() == 1):
             raise Hint(f"return the count as an int, got {type(got).__name__}")
         got = int(got)
         if got == want:
             continue
-        cross = _n(CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening))
-        latent = _n(LatentTransformer(c.latent_dim, c.self_attends_per_block, c.self_heads, c.widening))
+        cross = count_parameters(CrossAttention(c.latent_dim, c.input_channels, c.cross_heads, c.widening))
+        latent = count_parameters(LatentTransformer(c.latent_dim, c.self_attends_per_block, c.self_heads, c.widening))
         latents, head = c.num_latents * c.latent_dim, 2 * c.latent_dim + c.latent_dim * c.num_classes + c.num_classes
         r = c.num_cross_attends
         setting = (f"num_cross_attends={r}, share_weights={c.share_weights}")

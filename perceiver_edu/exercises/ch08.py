@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..inputs.modalities import audio_to_bytes
+from ..inputs.audio import audio_to_bytes
 from ..model.position import fourier_features
 from .core import Hint, exercise
 from .helpers import expect_tensor

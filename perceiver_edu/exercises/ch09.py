@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from ..inputs.modalities import points_to_bytes
+from ..inputs.points import points_to_bytes
 from .core import Hint, exercise
 
 

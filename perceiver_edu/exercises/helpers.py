@@ -11,7 +11,7 @@ def randn(*shape, seed: int, scale: float = 1.0, dtype: torch.dtype = torch.floa
     return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
-def close(a, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4, equal_nan: bool = False) -> bool:
+def close(a, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4, *, equal_nan: bool = False) -> bool:
     """Whether ``a`` is a tensor of ``b``'s shape with ``b``'s values (compared in float64)."""
     return (isinstance(a, torch.Tensor) and a.shape == b.shape
             and torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol, equal_nan=equal_nan))

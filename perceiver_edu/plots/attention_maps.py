@@ -219,7 +219,7 @@ def _resolve(indices, n: int, what: str) -> list[int]:
 
 
 def plot_attention_grid(image: torch.Tensor, maps: Sequence[torch.Tensor], cross_attends=(0, 1, -1),
-                        latents=(0, 1, 2, 3, 4, 5), index: int = 0, weights: bool = False,
+                        latents=(0, 1, 2, 3, 4, 5), index: int = 0, *, weights: bool = False,
                         shape: Sequence[int] | None = None, title: str | None = None,
                         fig: Figure | None = None) -> Figure:
     """Paper Fig. 3: one row per cross-attend, one column per latent, the input image on the left.
@@ -264,7 +264,7 @@ def plot_attention_grid(image: torch.Tensor, maps: Sequence[torch.Tensor], cross
 
 
 def plot_latent_grid(image: torch.Tensor, maps: torch.Tensor, latents=None, index: int = 0,
-                     weights: bool = False, ncols: int = 8, shape: Sequence[int] | None = None,
+                     *, weights: bool = False, ncols: int = 8, shape: Sequence[int] | None = None,
                      title: str | None = None, fig: Figure | None = None) -> Figure:
     """Every latent's map for one cross-attend (``maps (B, N, M)`` or ``(N, M)``), wrapped in rows of
     ``ncols``, with the input image on the left."""
@@ -303,7 +303,7 @@ def _overlay(ax, grey: np.ndarray, weights_hw: np.ndarray, max_alpha: float = 0.
 
 
 def overlay_weights(image: torch.Tensor, weights: torch.Tensor, latents=(0, 1, 2, 3), index: int = 0,
-                    shape: Sequence[int] | None = None, mark_center: bool = True, title: str | None = None,
+                    shape: Sequence[int] | None = None, *, mark_center: bool = True, title: str | None = None,
                     fig: Figure | None = None) -> Figure:
     """Softmax weights of some latents drawn over the image (opacity ∝ weight), one panel each,
     with each latent's centre of mass marked ``+``.
@@ -338,7 +338,7 @@ def overlay_weights(image: torch.Tensor, weights: torch.Tensor, latents=(0, 1, 2
 
 
 def plot_centers_of_mass(centres: dict, spread: dict | None = None, shape: Sequence[int] = (28, 28),
-                         image: torch.Tensor | None = None, label_latents: bool = True,
+                         image: torch.Tensor | None = None, *, label_latents: bool = True,
                          title: str | None = None, fig: Figure | None = None) -> Figure:
     """Where each latent looks, on average: one panel per entry of ``centres``.
 

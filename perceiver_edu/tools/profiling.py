@@ -163,7 +163,7 @@ def peak_memory(fn: Callable[[], object], device: str | torch.device = "cpu") ->
 
 
 def measure(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
-            device: str | torch.device = "cpu", memory: bool = True) -> Measurement:
+            device: str | torch.device = "cpu", *, memory: bool = True) -> Measurement:
     """Median wall time of ``fn()`` over ``repeats`` calls and (if ``memory``) its peak memory.
 
     ``device`` is where ``fn`` computes (used to synchronise CUDA and to read its memory counter).
@@ -219,7 +219,7 @@ class Sweep:
 
 
 def sweep(make_fn: Callable[[int], Callable[[], object]], sizes: Sequence[int], repeats: int = 3,
-          warmup: int = 1, device: str | torch.device = "cpu", memory: bool = True,
+          warmup: int = 1, device: str | torch.device = "cpu", *, memory: bool = True,
           max_seconds: float | None = None, progress: bool = True, desc: str = "sizes",
           num_threads: int | None = None) -> Sweep:
     """Measure ``make_fn(size)()`` for each size in increasing order.
