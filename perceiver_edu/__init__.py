@@ -1,19 +1,19 @@
 """perceiver-edu: the Perceiver (Jaegle et al., ICML 2021) built piece by piece, in paper order.
 
-    position.py    Fourier position features                       (chapter 3)
-    attention.py   attention from scratch, multi-head module       (chapter 1)
-    blocks.py      cross-attention and latent self-attention       (chapters 2, 4)
-    perceiver.py   PerceiverConfig, Perceiver                      (chapter 4)
-    adapters.py    images -> byte arrays                           (chapter 4)
-    data/          dataset readers                                 (chapters 0, 8, 9)
-    train.py       the trainer and ``train`` command               (chapter 5)
-    checkpoint.py  safetensors + JSON checkpoints                  (chapter 5)
-    viz.py         attention-map figures; widgets.py the explorer  (chapter 6)
-    decoder.py     Perceiver IO; resampler.py the resampler        (chapters 11, 12)
+    model/      what the chapters teach: positions, attention, the reference blocks, the
+                Perceiver, its fast cross-attention paths, Perceiver IO, the resampler (ch. 1-4, 11-13)
+    inputs/     images, audio, point sets and several modalities -> byte arrays      (ch. 4, 7-10)
+    data/       dataset readers, checked downloads                                   (ch. 0, 8, 9)
+    training/   config and schedule, trainer, evaluation, checkpoints, launch        (ch. 5, 7-10)
+    plots/      attention maps and the explorer, training curves, other figures     (ch. 5-10)
+    tools/      time and memory measurement, the benchmark                           (ch. 1, 2, 13)
+    exercises/  one checker per exercise, the student edition                        (all)
+
+The names below are the public API; code outside this repository imports them from here.
 """
 from .inputs.images import ImagePerceiver, ImagePreprocess, image_to_bytes
 from .model.attention import MultiHeadAttention, attention
-from .model.blocks import MLP, CrossAttention, LatentTransformer, SelfAttention
+from .model.blocks import FeedForward, CrossAttention, LatentTransformer, SelfAttention
 from .training.checkpoint import load_checkpoint, save_checkpoint
 from .model.perceiver_io import PerceiverIO, PerceiverIODecoder
 from .model.perceiver import Perceiver, PerceiverConfig
@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "fourier_features", "num_fourier_channels", "position_grid", "LearnedPositions",
     "attention", "MultiHeadAttention",
-    "MLP", "CrossAttention", "SelfAttention", "LatentTransformer",
+    "FeedForward", "CrossAttention", "SelfAttention", "LatentTransformer",
     "PerceiverConfig", "Perceiver",
     "image_to_bytes", "ImagePreprocess", "ImagePerceiver",
     "save_checkpoint", "load_checkpoint",
