@@ -3,7 +3,7 @@
     python docs/make_figures.py            # writes docs/attention_maps.png
 
 One test image and the pre-softmax cross-attention scores of six latents in both cross-attends of
-``data/checkpoints/fashion-mnist`` (the paper's Fig. 3, as chapter 6 draws it).  Needs Fashion-MNIST
+the shipped model ``pretrained("fashion-mnist")`` (the paper's Fig. 3, as chapter 6 draws it).  Needs Fashion-MNIST
 where the readers look for it (docs/data.md); runs on the CPU in a few seconds.
 """
 from __future__ import annotations
@@ -15,17 +15,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from perceiver_edu import load_checkpoint  # noqa: E402
+from perceiver_edu import pretrained  # noqa: E402
 from perceiver_edu.data.mnist import load_fashion_mnist  # noqa: E402
 from perceiver_edu.plots.attention_maps import attention_maps, plot_attention_grid  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINT = ROOT / "data" / "checkpoints" / "fashion-mnist"
 
 
 def attention_figure(out: Path, index: int = 0, dpi: int = 80) -> Path:
     """Save the attention grid of test image ``index`` to ``out``; return ``out``."""
-    model = load_checkpoint(CHECKPOINT)
+    model = pretrained("fashion-mnist")
     test = load_fashion_mnist("test")
     image, label = test[index]
     images = image.unsqueeze(0)  # (1, 1, 28, 28)

@@ -9,6 +9,7 @@
     tools/      time and memory measurement, the benchmark                           (ch. 1, 2, 13)
     exercises/  one checker per exercise, the student edition                        (all)
 
+``pretrained("fashion-mnist")`` is the model shipped inside the package (shipped.py, checkpoints/).
 The names below are the public API; code outside this repository imports them from here.
 """
 from .inputs.images import ImagePerceiver, ImagePreprocess, image_to_bytes
@@ -21,6 +22,7 @@ from .plots.images import image_grid
 from .model.position import LearnedPositions, fourier_features, num_fourier_channels, position_grid
 from .model.resampler import PerceiverResampler
 from .settings import get_device, is_quick, run_mode, seed_everything
+from .shipped import pretrained
 
 __version__ = "0.1.0"
 
@@ -30,7 +32,7 @@ __all__ = [
     "FeedForward", "CrossAttention", "SelfAttention", "LatentTransformer",
     "PerceiverConfig", "Perceiver",
     "image_to_bytes", "ImagePreprocess", "ImagePerceiver",
-    "save_checkpoint", "load_checkpoint",
+    "save_checkpoint", "load_checkpoint", "pretrained",
     "PerceiverIO", "PerceiverIODecoder", "PerceiverResampler",
     "image_grid",
     "get_device", "is_quick", "run_mode", "seed_everything",

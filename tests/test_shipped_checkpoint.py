@@ -1,6 +1,12 @@
-"""The shipped Fashion-MNIST checkpoint loads and scores what its README claims (within 0.2 points)."""
+"""The shipped Fashion-MNIST model: inside the package, found from anywhere, scores what its README claims."""
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -8,8 +14,10 @@ import torch
 
 import perceiver_edu as pe
 from perceiver_edu.data import load_fashion_mnist
+from perceiver_edu.shipped import PRETRAINED, pretrained_files
 
-SHIPPED = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "fashion-mnist"
+SHIPPED = Path(str(pretrained_files("fashion-mnist")))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def readme_accuracy() -> float:
@@ -31,8 +39,54 @@ def test_shipped_checkpoint_is_small_and_pickle_free():
     assert abs(100 * meta["test_accuracy"] - readme_accuracy()) < 0.01  # README and config agree
 
 
+def test_shipped_files_resolve_through_importlib_resources():
+    files = resources.files("perceiver_edu") / "checkpoints" / "fashion_mnist"
+    for name in ("model.safetensors", "config.json", "README.md"):
+        assert files.joinpath(name).is_file(), name
+    assert SHIPPED == Path(pe.__file__).resolve().parent / "checkpoints" / "fashion_mnist"
+    assert set(PRETRAINED) == {"fashion-mnist"}
+
+
+def test_pretrained_works_from_another_directory(tmp_path):
+    code = ("import perceiver_edu as pe, torch; m = pe.pretrained('fashion-mnist'); "
+            "print(m.training, tuple(m(torch.rand(2, 1, 28, 28)).shape), m.metadata['test_accuracy'])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "(2,", "10)", "0.8251"]
+
+
+def test_pretrained_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"no shipped model named 'mnist'.*\['fashion-mnist'\]"):
+        pe.pretrained("mnist")
+
+
+def test_a_wheel_installed_elsewhere_carries_and_loads_the_model(tmp_path):
+    """Build a wheel of the package, install it into a folder outside the repository, and load the
+    shipped model from there, run from yet another folder."""
+    pytest.importorskip("setuptools")
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "perceiver_edu", src / "perceiver_edu", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "whl")],
+                   check=True, capture_output=True)
+    (wheel,) = (tmp_path / "whl").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in ("model.safetensors", "config.json", "README.md"):
+        assert f"perceiver_edu/checkpoints/fashion_mnist/{name}" in names
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
+                   check=True, capture_output=True)
+    code = ("import perceiver_edu as pe; m = pe.pretrained('fashion-mnist'); "
+            "print(pe.__file__); print(m.metadata['test_accuracy'])")
+    (tmp_path / "elsewhere").mkdir()
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "elsewhere", capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
+    where, accuracy = out.stdout.split()
+    assert Path(where).is_relative_to(tmp_path / "site") and accuracy == "0.8251"
+
+
 def test_shipped_checkpoint_scores_its_claimed_accuracy():
-    model = pe.load_checkpoint(SHIPPED)
+    model = pe.pretrained("fashion-mnist")
     assert not model.training
     test = load_fashion_mnist("test")
     with torch.no_grad():
