@@ -44,7 +44,8 @@ def check_waveform_bytes(fn):
         for name, pos in [("torch.arange(T) (sample indices)", torch.arange(t, dtype=torch.float32)),
                           ("linspace(0, 1, T)", torch.linspace(0, 1, t)),
                           ("arange(T) / T", torch.arange(t, dtype=torch.float32) / t)]:
-            wrong = torch.cat([waves.unsqueeze(-1), fourier_features(pos[:, None], k, max_freq).expand(b, -1, -1)], -1)
+            wrong_pos = fourier_features(pos[:, None], k, max_freq, check_range=False)  # the mistaken times
+            wrong = torch.cat([waves.unsqueeze(-1), wrong_pos.expand(b, -1, -1)], -1)
             if _same(got, wrong):
                 raise Hint(f"the times must lie on linspace(-1, 1, T) like every other position in the Perceiver; "
                            f"you used {name}")

@@ -26,7 +26,7 @@ def _queries_with_mistake(index, shape, num_bands, max_freq, mistake: str):
         pos = torch.stack([-1 + 2 * rows / max(h - 1, 1), -1 + 2 * cols / max(w - 1, 1)], -1)
     if mistake == "swapped":
         pos = pos.flip(-1)
-    return fourier_features(pos.float(), num_bands, max_freq)
+    return fourier_features(pos.float(), num_bands, max_freq, check_range=False)
 
 
 @exercise("11.1", "Output queries from positions", difficulty=2, chapter=11,

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..model.perceiver import Perceiver, PerceiverConfig
+from ..model.perceiver import Perceiver, PerceiverConfig, check_finite
 from ..model.position import grid_fourier_features, num_fourier_channels
 from .byte_array import byte_array
 
@@ -22,7 +22,29 @@ def check_images(images, chw: tuple | None = None) -> None:
         return
     expected = "(B, C, H, W)" if chw is None else f"(B, {', '.join(map(str, chw))})"
     shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-    raise ValueError(f"expected images of shape {expected}, got {shape}")
+    hint = ""
+    if not isinstance(images, torch.Tensor):
+        hint = " (a torch.Tensor; torch.from_numpy() turns a NumPy array into one)"
+    elif chw is not None and tuple(images.shape) == chw:
+        hint = "; one image needs a batch axis: images.unsqueeze(0)"
+    elif chw is not None and images.dim() == 3 and chw[0] == 1 and tuple(images.shape[1:]) == chw[1:]:
+        hint = "; add the channel axis: images.unsqueeze(1)"
+    raise ValueError(f"expected images of shape {expected}, got {shape}{hint}")
+
+
+def checked_images(images, chw: tuple | None = None) -> torch.Tensor:
+    """``images`` checked and as floats, ready for a byte array: shape ``(B, C, H, W)`` (see
+    :func:`check_images`), uint8 pixels 0-255 divided by 255 into [0, 1] (the range the datasets and
+    models use), every value finite.  Other integer or bool dtypes are refused: their scale is not
+    known (0-255? 0-1? labels?).  One pass over the values (the finiteness test)."""
+    check_images(images, chw)
+    if images.dtype == torch.uint8:
+        return images.float() / 255  # (B, C, H, W) in [0, 1]
+    if not images.is_floating_point():
+        raise ValueError(f"expected float images in [0, 1] (or uint8 0-255), got {images.dtype}: convert them "
+                         f"with images.float() / 255 if they are 0-255, images.float() if they are 0-1")
+    check_finite(images, "the images")
+    return images
 
 
 def flatten_pixels(images: torch.Tensor) -> torch.Tensor:
@@ -34,10 +56,13 @@ def flatten_pixels(images: torch.Tensor) -> torch.Tensor:
 def image_to_bytes(images: torch.Tensor, num_bands: int, max_freq: float) -> torch.Tensor:
     """Images ``(B, C, H, W)`` -> byte array ``(B, H*W, C + 2*(2K+1))``.
 
+    Float images are used as they are; uint8 images (0-255) become floats in [0, 1] first
+    (:func:`checked_images`).
+
     Each row is one pixel: its C channel values followed by the Fourier features of its
     (row, column) position on a ``linspace(-1, 1)`` grid.
     """
-    check_images(images)
+    images = checked_images(images)
     positions = grid_fourier_features(images.shape[2:], num_bands, max_freq, device=images.device,
                                       dtype=images.dtype)  # (M, 2(2K+1))
     return byte_array(flatten_pixels(images), positions)
@@ -63,7 +88,7 @@ class ImagePreprocess:
 
 
 class ImagePerceiver(nn.Module):
-    """Images ``(B, C, H, W)`` in [0, 1] -> logits: normalise, add positions, run a Perceiver.
+    """Images ``(B, C, H, W)`` in [0, 1] (or uint8 0-255) -> logits: normalise, add positions, run a Perceiver.
 
     The position features are computed once and kept as a buffer (not saved: they are a function
     of the config).
@@ -90,7 +115,7 @@ class ImagePerceiver(nn.Module):
 
     def to_bytes(self, images: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` -> byte array ``(B, H*W, C + P)``: normalised pixels, then positions."""
-        check_images(images, tuple(self.preprocess.image_shape))
+        images = checked_images(images, tuple(self.preprocess.image_shape))
         pixels = (images.to(self.positions.dtype) - self.preprocess.mean) / self.preprocess.std
         return byte_array(flatten_pixels(pixels), self.positions)
 

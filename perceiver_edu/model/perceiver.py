@@ -74,6 +74,31 @@ class PerceiverConfig:
         return cls(**d)
 
 
+def all_finite(x: torch.Tensor) -> bool:
+    """Whether every value of ``x`` is finite, by a reduction that allocates no tensor of ``x``'s
+    size (``torch.isfinite(x)`` would, which the chunked cross-attention exists to avoid): the
+    minimum and maximum are NaN or infinite exactly when some value is."""
+    if x.numel() == 0:
+        return True
+    low, high = torch.aminmax(x.detach())
+    return bool(torch.isfinite(low) & torch.isfinite(high))
+
+
+def check_finite(x: torch.Tensor, what: str) -> None:
+    """Raise ``ValueError`` naming the examples (first axis) of ``x`` that hold a NaN or infinity."""
+    if not all_finite(x):
+        bad = (~torch.isfinite(x)).flatten(1).any(dim=1).nonzero().flatten().tolist()
+        raise ValueError(f"NaN or infinite values in {what} (example(s) {bad[:10]} of {x.shape[0]}); "
+                         f"the logits would be NaN")
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: no device argument
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+
+
 class Perceiver(nn.Module):
     """Perceiver classifier: byte array ``(B, M, C)`` -> logits ``(B, num_classes)``."""
 
@@ -106,10 +131,16 @@ class Perceiver(nn.Module):
                 self.latent_transformers[min(i, len(self.latent_transformers) - 1)])
 
     def check_inputs(self, x: torch.Tensor, input_mask: torch.Tensor | None = None) -> None:
-        """Raise ``ValueError`` unless ``x`` is a byte array ``(B, M, input_channels)`` and
-        ``input_mask``, if given, a boolean ``(B, M)`` that keeps at least one input of each example."""
+        """Raise ``ValueError`` (``TypeError`` for a non-tensor) unless ``x`` is a byte array
+        ``(B, M, input_channels)`` of finite floats in the parameters' dtype (any float dtype under
+        autocast) and ``input_mask``, if given, a boolean ``(B, M)`` that keeps at least one input of
+        each example.  Integer byte arrays are refused, not converted: a byte array holds Fourier
+        features in [-1, 1], which integers cannot, so integers mean a missing step (image_to_bytes)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"expected a torch.Tensor byte array (B, M, C), got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise ValueError(f"expected a float byte array (B, M, C) (values + position features), got {x.dtype} "
+                             f"of shape {tuple(x.shape)}; build it with image_to_bytes() or byte_array()")
         if x.dim() != 3:
             raise ValueError(f"expected a byte array of shape (B, M, C) with 3 dimensions, got shape "
                              f"{tuple(x.shape)}; use image_to_bytes() for images (B, C, H, W)")
@@ -118,6 +149,11 @@ class Perceiver(nn.Module):
                              f"input_channels={self.config.input_channels} (shape {tuple(x.shape)})")
         if x.shape[1] == 0:
             raise ValueError("byte array has M=0 elements; the model needs at least one input")
+        dtype = self.latents.dtype
+        if x.dtype != dtype and not _autocast_enabled(x.device.type):
+            raise ValueError(f"byte array is {x.dtype} but the model's parameters are {dtype}: convert it with "
+                             f"x.to({dtype}) (ImagePerceiver converts images itself)")
+        check_finite(x, "the byte array")
         if input_mask is None:
             return
         if not isinstance(input_mask, torch.Tensor) or input_mask.dtype != torch.bool \

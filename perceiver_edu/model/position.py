@@ -16,19 +16,45 @@ from typing import Sequence
 import torch
 
 
-def fourier_features(pos: torch.Tensor, num_bands: int, max_freq: float) -> torch.Tensor:
+POSITION_TOLERANCE = 1e-4  # how far outside [-1, 1] a coordinate may stray (rounding), in absolute terms
+
+
+def check_positions(pos) -> None:
+    """Raise ``ValueError`` unless ``pos`` is a float tensor ``(..., d)`` of finite coordinates in [-1, 1]
+    (up to :data:`POSITION_TOLERANCE`).  One pass over ``pos``: its largest absolute value."""
+    if not isinstance(pos, torch.Tensor) or not pos.is_floating_point():
+        got = f"a tensor of {pos.dtype}" if isinstance(pos, torch.Tensor) else type(pos).__name__
+        raise ValueError(f"expected positions as a float tensor of shape (..., d), got {got}")
+    if pos.dim() < 1:
+        raise ValueError("pos must have shape (..., d), got a scalar tensor")
+    if pos.numel() == 0:
+        return
+    largest = pos.detach().abs().amax().item()  # NaN if any coordinate is NaN
+    if not largest <= 1 + POSITION_TOLERANCE:
+        what = "non-finite coordinates (NaN or inf)" if not math.isfinite(largest) else f"|x| up to {largest:.4g}"
+        raise ValueError(f"positions must lie in [-1, 1] (the Fourier features' sampling assumes it), got {what} "
+                         f"in a tensor of shape {tuple(pos.shape)}: rescale them, e.g. torch.linspace(-1, 1, T) for T "
+                         f"evenly spaced samples, position_grid(shape) for a grid")
+
+
+def fourier_features(pos: torch.Tensor, num_bands: int, max_freq: float, *, check_range: bool = True) -> torch.Tensor:
     """Fourier features of positions.
 
     Args:
         pos: ``(..., d)`` positions, each coordinate in [-1, 1].
         num_bands: K, the number of frequency bands per dimension.
         max_freq: mu; the bands run linearly from 1 to ``max_freq / 2``.
+        check_range: refuse positions outside [-1, 1] or non-finite (``ValueError``); ``False``
+            computes the formula for any positions (the exercise checkers use it to reproduce a
+            learner's mistake).
 
     Returns:
         ``(..., d * (2K + 1))``: for each dimension d its K sines, then its K cosines;
         after all dimensions, the d raw coordinates.
     """
-    if pos.dim() < 1:
+    if check_range:
+        check_positions(pos)
+    elif pos.dim() < 1:
         raise ValueError("pos must have shape (..., d), got a scalar tensor")
     if num_bands < 1:
         raise ValueError(f"num_bands must be >= 1, got {num_bands}")

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file, save_file
 
 from ..inputs.images import ImagePerceiver, ImagePreprocess
@@ -62,6 +64,8 @@ def save_checkpoint(model: ImagePerceiver, directory: str | Path, metadata: dict
 
 def _checkpoint_dir(path: str | Path) -> Path:
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: expected a directory holding {WEIGHTS} and {CONFIG}")
     directory = path.parent if path.is_file() else path
     for name in (WEIGHTS, CONFIG):
         if not (directory / name).is_file():
@@ -70,16 +74,73 @@ def _checkpoint_dir(path: str | Path) -> Path:
     return directory
 
 
-def read_checkpoint_config(path: str | Path) -> dict:
-    """The parsed ``config.json`` of a checkpoint directory (or of one of its files)."""
-    config_path = _checkpoint_dir(path) / CONFIG
+def parse_checkpoint_config(text: str, where: str | Path) -> dict:
+    """A checkpoint's ``config.json`` text, parsed and checked: ``ValueError`` naming ``where``
+    and what is wrong unless it is a perceiver-edu image classifier with a valid model config."""
     try:
-        config = json.loads(config_path.read_text())
+        config = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{config_path}: not valid JSON ({err})") from err
+        raise ValueError(f"{where}: not valid JSON ({err}); the file is corrupt or was edited by hand") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}: expected a JSON object with 'format', 'model' and 'preprocess', "
+                         f"got a JSON {type(config).__name__}")
     if config.get("format") != FORMAT:
-        raise ValueError(f"{config_path}: format {config.get('format')!r} is not {FORMAT!r}")
+        raise ValueError(f"{where}: format {config.get('format')!r} is not {FORMAT!r}")
+    if config.get("kind", "image-classifier") != "image-classifier":
+        raise ValueError(f"{where}: kind {config.get('kind')!r} is not 'image-classifier'")
+    for part in ("model", "preprocess"):
+        if not isinstance(config.get(part), dict):
+            raise ValueError(f"{where}: expected an object under {part!r}, got {config.get(part)!r}")
+    try:
+        PerceiverConfig.from_dict(config["model"])
+        ImagePreprocess(**config["preprocess"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: the model or preprocess config is not valid ({err})") from err
     return config
+
+
+def read_checkpoint_config(path: str | Path) -> dict:
+    """The parsed and checked ``config.json`` of a checkpoint directory (or of one of its files)."""
+    config_path = _checkpoint_dir(path) / CONFIG
+    return parse_checkpoint_config(config_path.read_text(), config_path)
+
+
+PICKLE_SIGNATURES = {b"\x80": "a Python pickle", b"PK\x03\x04": "a zip archive (torch.save's format: pickle inside)"}
+
+
+def parse_weights(data: bytes, where: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of safetensors ``data`` read from ``where``.  A pickle (or a ``torch.save`` zip)
+    is recognised by its first bytes and refused without being unpickled; a truncated or corrupt
+    file gives a ``ValueError`` naming ``where``."""
+    safetensors_like = data[8:9] == b"{"  # a u64 header length, then the JSON header
+    for signature, what in PICKLE_SIGNATURES.items():
+        if data.startswith(signature) and not safetensors_like:
+            raise ValueError(f"{where} is {what}, not a safetensors file; perceiver-edu never unpickles files "
+                             f"(unpickling can run any code).  If you trust its origin, load it with torch and "
+                             f"write it again with save_checkpoint()")
+    try:
+        return safetensors_load(data)
+    except SafetensorError as err:
+        raise ValueError(f"{where}: not a readable safetensors file ({err}); it is truncated or corrupt "
+                         f"({len(data)} bytes): copy or export it again") from err
+
+
+def check_weights_fit(model: ImagePerceiver, state: dict[str, torch.Tensor], where: str | Path) -> None:
+    """``ValueError`` unless ``state`` has exactly ``model``'s tensor names and shapes."""
+    want = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    have = {name: tuple(t.shape) for name, t in state.items()}
+    if not set(want) & set(have):
+        raise ValueError(f"{where} holds the weights of another model: none of its {len(have)} tensor names "
+                         f"({', '.join(sorted(have)[:3])}, ...) is one of this model's "
+                         f"({', '.join(sorted(want)[:3])}, ...)")
+    problems = ([f"missing {name}" for name in sorted(set(want) - set(have))]
+                + [f"unexpected {name}" for name in sorted(set(have) - set(want))]
+                + [f"{name}: file has shape {have[name]}, config gives {want[name]}"
+                   for name in sorted(set(want) & set(have)) if want[name] != have[name]])
+    if problems:
+        raise ValueError(f"{where} does not match its {CONFIG} ({len(problems)} difference(s): "
+                         f"{'; '.join(problems[:5])}{'; ...' if len(problems) > 5 else ''}); the two files come "
+                         f"from different models")
 
 
 def load_weights(model: ImagePerceiver, path: str | Path) -> ImagePerceiver:
@@ -94,20 +155,33 @@ def load_weights(model: ImagePerceiver, path: str | Path) -> ImagePerceiver:
              if theirs[part].get(key) != value and key not in PerceiverConfig.COMPUTATION_ONLY]
     if diffs:
         raise ValueError(f"checkpoint {directory} does not fit this model's config: " + "; ".join(diffs))
-    model.load_state_dict(load_file(directory / WEIGHTS, device="cpu"))
+    state = parse_weights((directory / WEIGHTS).read_bytes(), directory / WEIGHTS)
+    check_weights_fit(model, state, directory / WEIGHTS)
+    model.load_state_dict(state)
     return model
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ImagePerceiver:
-    """A ready model in eval mode: float images ``(B, C, H, W)`` in [0, 1] -> logits.
-
-    ``path`` is a checkpoint directory or one of its two files.
-    """
-    config = read_checkpoint_config(path)
+def model_from_files(config_text: str, weights: bytes, where: str | Path,
+                     device: str | torch.device = "cpu") -> ImagePerceiver:
+    """A ready model in eval mode from the contents of ``config.json`` and ``model.safetensors``
+    (read from ``where``, named in every error); everything is checked before any weight is copied."""
+    config = parse_checkpoint_config(config_text, Path(where) / CONFIG)
     model = ImagePerceiver(PerceiverConfig.from_dict(config["model"]), ImagePreprocess(**config["preprocess"]))
-    load_weights(model, path)
+    state = parse_weights(weights, Path(where) / WEIGHTS)
+    check_weights_fit(model, state, Path(where) / WEIGHTS)
+    model.load_state_dict(state)
     model.metadata = config.get("metadata", {})
     return model.to(device).eval()
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ImagePerceiver:
+    """A ready model in eval mode: images ``(B, C, H, W)`` (floats in [0, 1] or uint8) -> logits.
+
+    ``path`` is a checkpoint directory or one of its two files.  The files are only read: a
+    failed load leaves them as they were.  The shipped models: :func:`perceiver_edu.pretrained`.
+    """
+    directory = _checkpoint_dir(path)
+    return model_from_files((directory / CONFIG).read_text(), (directory / WEIGHTS).read_bytes(), directory, device)
 
 
 # --- Training state, for resuming an interrupted run exactly ------------------------------------
