@@ -7,8 +7,8 @@ folder ``recordings/``.
 
 Where the recordings are looked for, in order:
 
-* ``$PERCEIVER_EDU_FSDD_DIR``: a directory holding ``recordings/`` (a mirror such as
-  ``../shared/data/fsdd``, or a clone of the repository);
+* ``$PERCEIVER_EDU_FSDD_DIR``: a directory holding ``recordings/`` (a local copy or a clone
+  of the repository);
 * ``<data>/fsdd`` (``<data>`` is :func:`~perceiver_edu.data.fetch.data_root`);
 * otherwise they are downloaded into ``<data>/fsdd/recordings``: the repository archive first,
   then single files for whatever the archive lacked.
@@ -183,8 +183,8 @@ def locate_recordings(names: Iterable[str], checksums: Mapping[str, str], root: 
             f"Free Spoken Digit Dataset: {len(missing)} of the {len(names)} recordings needed (e.g. {missing[0]}) "
             f"were not found (looked in: {looked}) and could not be downloaded ({err}).\nTo get them: with internet, "
             f"call this function again (it downloads them from {REPOSITORY} into {local / 'recordings'}); or "
-            f"`git clone {REPOSITORY}` and set {ENV_VAR} to the clone (the directory that holds recordings/); or set "
-            f"{ENV_VAR} to a local mirror such as ../shared/data/fsdd."
+            f"`git clone {REPOSITORY}` and set {ENV_VAR} to the clone (the directory that holds recordings/), or to "
+            f"any local copy of it."
         ) from err
 
 

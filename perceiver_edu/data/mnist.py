@@ -4,7 +4,7 @@ Where the files are looked for, in order:
 
 * Fashion-MNIST: ``$PERCEIVER_EDU_FASHION_MNIST_DIR``, ``/usr/share/datasets/fashion-mnist``
   (Debian package ``dataset-fashion-mnist``), ``<data>/fashion-mnist``, then downloaded.
-* MNIST: ``$PERCEIVER_EDU_MNIST_DIR`` (a mirror such as ``../shared/data/mnist``),
+* MNIST: ``$PERCEIVER_EDU_MNIST_DIR`` (a local copy of the four IDX files),
   ``<data>/mnist``, then downloaded.
 
 ``<data>`` is :func:`~perceiver_edu.data.fetch.data_root`.  Every file is checked against the
@@ -66,7 +66,7 @@ MNIST = IDXDatasetSpec(
     },
     classes=tuple(str(i) for i in range(10)),
     how_to_install="download them from an MNIST mirror when you have internet, or point "
-                   "PERCEIVER_EDU_MNIST_DIR at a local mirror (e.g. ../shared/data/mnist)",
+                   "PERCEIVER_EDU_MNIST_DIR at a directory holding a local copy of the four files",
 )
 
 

@@ -6,8 +6,8 @@ voxelised copy, ``modelnet10_vox30.npz``: ``X_train`` (3991, 30, 30, 30) and ``X
 (908, 30, 30, 30) int 0/1 occupancy grids (each model voxelised at 24^3, padded to 30^3), labels
 ``y_train``/``y_test`` int 0-9 in the order of :data:`CLASSES`.
 
-Where the file is looked for, in order: ``$PERCEIVER_EDU_MODELNET10_DIR`` (a mirror such as
-``../shared/data/modelnet10``), then ``<data>/modelnet10`` (``<data>`` is
+Where the file is looked for, in order: ``$PERCEIVER_EDU_MODELNET10_DIR`` (a directory holding a local
+copy), then ``<data>/modelnet10`` (``<data>`` is
 :func:`~perceiver_edu.data.fetch.data_root`).  Its sha256 is checked.  There is no download: the
 official release (modelnet.cs.princeton.edu, ``ModelNet10.zip``) is OFF meshes, not grids, and
 voxelising them ourselves would give different grids from this file's; the error message says how
@@ -65,8 +65,8 @@ def locate_modelnet10(root: Path | None = None) -> Path:
         f"ModelNet10 grids {FILE} were not found (looked in: {looked}).\nThis file is not downloaded automatically: "
         f"the official ModelNet10 release ({OFFICIAL_URL}, ModelNet10.zip) is 3D meshes in OFF format, not "
         f"occupancy grids.  To get it: copy {FILE} (sha256 {SHA256}; X_train (3991, 30, 30, 30), y_train, "
-        f"X_test (908, 30, 30, 30), y_test) from the project's data mirror (../shared/data/modelnet10 beside the "
-        f"checkout) into {local}; or set {ENV_VAR} to the directory that holds it."
+        f"X_test (908, 30, 30, 30), y_test), a preprocessed copy with no public download, into {local} if you "
+        f"have it, or set {ENV_VAR} to the directory that holds it."
     )
 
 
