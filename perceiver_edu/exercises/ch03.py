@@ -21,9 +21,9 @@ def _wrong_bands(num_bands: int, max_freq: float) -> dict[str, tuple[torch.Tenso
     k = num_bands
     return {
         "to_mu": (torch.linspace(1.0, max_freq, k),
-                  "your bands end at max_freq; they should end at max_freq / 2, the Nyquist frequency"),
+                  "your bands end at max_freq; they should end at max_freq / 2 (the paper's Nyquist frequency)"),
         "from_zero": (torch.linspace(0.0, max_freq / 2, k),
-                      "your bands start at 0; the lowest band is f = 1 (one half-period across [-1, 1])"),
+                      "your bands start at 0; the lowest band is f = 1 (one full period across [-1, 1])"),
         "geometric": (torch.logspace(0.0, math.log10(max_freq / 2), k),
                       "your bands are spaced geometrically (logspace); the paper spaces them linearly "
                       "(torch.linspace)"),
