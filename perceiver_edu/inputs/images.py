@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..model.perceiver import Perceiver, PerceiverConfig, check_finite
+from ..model.checks import check_finite
+from ..model.perceiver import Perceiver, PerceiverConfig
 from ..model.position import grid_fourier_features, num_fourier_channels
 from .byte_array import byte_array
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .blocks import CrossAttention, LatentTransformer
+from .checks import autocast_enabled, check_finite
 from .fast import CROSS_ATTENTION_PATHS, FastCrossAttention, reuse_input_work
 
 
@@ -74,31 +75,6 @@ class PerceiverConfig:
         return cls(**d)
 
 
-def all_finite(x: torch.Tensor) -> bool:
-    """Whether every value of ``x`` is finite, by a reduction that allocates no tensor of ``x``'s
-    size (``torch.isfinite(x)`` would, which the chunked cross-attention exists to avoid): the
-    minimum and maximum are NaN or infinite exactly when some value is."""
-    if x.numel() == 0:
-        return True
-    low, high = torch.aminmax(x.detach())
-    return bool(torch.isfinite(low) & torch.isfinite(high))
-
-
-def check_finite(x: torch.Tensor, what: str) -> None:
-    """Raise ``ValueError`` naming the examples (first axis) of ``x`` that hold a NaN or infinity."""
-    if not all_finite(x):
-        bad = (~torch.isfinite(x)).flatten(1).any(dim=1).nonzero().flatten().tolist()
-        raise ValueError(f"NaN or infinite values in {what} (example(s) {bad[:10]} of {x.shape[0]}); "
-                         f"the logits would be NaN")
-
-
-def _autocast_enabled(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4: no device argument
-        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
-
-
 class Perceiver(nn.Module):
     """Perceiver classifier: byte array ``(B, M, C)`` -> logits ``(B, num_classes)``."""
 
@@ -150,7 +126,7 @@ class Perceiver(nn.Module):
         if x.shape[1] == 0:
             raise ValueError("byte array has M=0 elements; the model needs at least one input")
         dtype = self.latents.dtype
-        if x.dtype != dtype and not _autocast_enabled(x.device.type):
+        if x.dtype != dtype and not autocast_enabled(x.device.type):
             raise ValueError(f"byte array is {x.dtype} but the model's parameters are {dtype}: convert it with "
                              f"x.to({dtype}) (ImagePerceiver converts images itself)")
         check_finite(x, "the byte array")
