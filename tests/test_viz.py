@@ -233,3 +233,12 @@ def test_explorer_renders_a_png_without_pyplot(model, images):
     png = ex.png()
     assert png.data[:8] == b"\x89PNG\r\n\x1a\n"
     assert "image=0" in repr(ex) and "latent=-1" in repr(ex)
+
+
+def test_label_title_marks_wrong_predictions_in_red():
+    from perceiver_edu.plots.images import label_title
+
+    labels, predictions = torch.tensor([1, 2]), torch.tensor([1, 0])
+    assert label_title(0, labels, predictions, ["a", "b", "c"]) == ("b → b", "black")
+    assert label_title(1, labels, predictions, ["a", "b", "c"], sep="\n") == ("c\n→ a", "red")
+    assert label_title(1, labels) == ("2", "black")

@@ -5,6 +5,15 @@ import matplotlib.pyplot as plt
 import torch
 
 
+def label_title(i: int, labels, predictions=None, classes=None, sep: str = " ") -> tuple[str, str]:
+    """Title and colour for example ``i``: its class, and ``→ predicted`` in red when that is wrong."""
+    name = classes[int(labels[i])] if classes is not None else str(int(labels[i]))
+    if predictions is None:
+        return name, "black"
+    pred = classes[int(predictions[i])] if classes is not None else str(int(predictions[i]))
+    return f"{name}{sep}→ {pred}", "black" if int(predictions[i]) == int(labels[i]) else "red"
+
+
 def image_grid(images: torch.Tensor, labels=None, classes=None, ncols: int = 8, title: str = "",
                predictions=None, cmap: str = "gray"):
     """Draw images ``(B, C, H, W)`` or ``(B, H, W)`` in a grid; label each with its class
@@ -23,13 +32,8 @@ def image_grid(images: torch.Tensor, labels=None, classes=None, ncols: int = 8, 
             continue
         ax.imshow(images[i], cmap=cmap)
         if labels is not None:
-            name = classes[int(labels[i])] if classes is not None else str(int(labels[i]))
-            if predictions is not None:
-                pred = classes[int(predictions[i])] if classes is not None else str(int(predictions[i]))
-                ok = int(predictions[i]) == int(labels[i])
-                ax.set_title(f"{name}\n→ {pred}", fontsize=7, color="black" if ok else "red")
-            else:
-                ax.set_title(name, fontsize=7)
+            text, color = label_title(i, labels, predictions, classes, sep="\n")
+            ax.set_title(text, fontsize=7, color=color)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

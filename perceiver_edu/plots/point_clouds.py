@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .images import label_title
+
 
 def _scatter3d(ax, points: np.ndarray, colors=None, cmap: str = "viridis", size: float = 4.0, vmin=None, vmax=None):
     # ModelNet grids have "up" along their first index; draw it as the vertical z axis of the figure
@@ -40,13 +42,8 @@ def plot_point_clouds(points: torch.Tensor, labels=None, classes=None, predictio
         ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
         _scatter3d(ax, points[i].numpy(), size=size)
         if labels is not None:
-            name = classes[int(labels[i])] if classes is not None else str(int(labels[i]))
-            if predictions is not None:
-                pred = classes[int(predictions[i])] if classes is not None else str(int(predictions[i]))
-                ok = int(predictions[i]) == int(labels[i])
-                ax.set_title(f"{name} → {pred}", fontsize=8, color="black" if ok else "red")
-            else:
-                ax.set_title(name, fontsize=8)
+            text, color = label_title(i, labels, predictions, classes)
+            ax.set_title(text, fontsize=8, color=color)
         if i == 0:
             ax.set_xlabel("y", fontsize=7, labelpad=-8)
             ax.set_ylabel("z", fontsize=7, labelpad=-8)
