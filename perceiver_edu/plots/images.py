@@ -25,7 +25,7 @@ def image_grid(images: torch.Tensor, labels=None, classes=None, ncols: int = 8, 
             images = images[..., 0]
     n = len(images)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.8 * nrows + 0.4), squeeze=False)  # room for 2-line titles
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
