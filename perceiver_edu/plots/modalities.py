@@ -22,7 +22,7 @@ def accuracy_bars(results: Mapping[str, Mapping[str, float]], title: str = "Test
     conditions = list(dict.fromkeys(c for m in models for c in results[m]))
     width = 0.8 / len(conditions)
     x = np.arange(len(models))
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(models), 3.6))
+    fig, ax = plt.subplots(figsize=(3.2 + 1.5 * len(models), 3.6))
     for j, cond in enumerate(conditions):
         values = [100 * results[m].get(cond, float("nan")) for m in models]
         bars = ax.bar(x + (j - (len(conditions) - 1) / 2) * width, values, width, label=cond)
@@ -33,7 +33,7 @@ def accuracy_bars(results: Mapping[str, Mapping[str, float]], title: str = "Test
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # outside the axes: never over a bar
     fig.tight_layout()
     return fig
 

@@ -87,7 +87,7 @@ def plot_confusion(matrix: torch.Tensor, classes, title: str = "Confusion matrix
     ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), classes, fontsize=8)
     ax.set(title=title, xlabel="predicted class", ylabel="true class")
-    fig.colorbar(im, ax=ax, label="% of the true class")
+    fig.colorbar(im, ax=ax, label="colour: % of the true class (numbers: counts)")
     fig.tight_layout()
     return fig
 
