@@ -26,15 +26,13 @@ def points_to_bytes(points: torch.Tensor, num_bands: int, max_freq: float, *,
     coordinates (which end with the raw x, y, z).  ``constant=True`` puts a channel of ones first:
     the "value" of every point, as if each pixel of an image had brightness 1, for symmetry with
     the other adapters.  It is not free: the cross-attention's input LayerNorm normalises over all
-    channels, so a constant channel changes every normalised byte.  The order of the points does not matter to the Perceiver.
+    channels, so a constant channel changes every normalised byte.  The order of the points does not
+    matter to the Perceiver.
     """
     check_float_tensor(points, 3, "(B, P, 3)", "points")
     if points.shape[-1] != 3:
         raise ValueError(f"expected points of shape (B, P, 3), got {tuple(points.shape)}")
-    if points.numel() and points.detach().abs().max() > 1 + 1e-6:
-        raise ValueError(f"points must lie in [-1, 1]^3 (Fourier features assume it), found |x| up to "
-                         f"{points.detach().abs().max().item():.3g}: rescale them first")
-    positions = fourier_features(points, num_bands, max_freq)  # (B, P, 3(2K+1))
+    positions = fourier_features(points, num_bands, max_freq)  # (B, P, 3(2K+1)); refuses points outside [-1, 1]^3
     if not constant:
         return positions
     return byte_array(torch.ones_like(points[..., :1]), positions)  # (B, P, 1 + 3(2K+1))

@@ -32,7 +32,9 @@ def check_positions(pos) -> None:
     largest = pos.detach().abs().amax().item()  # NaN if any coordinate is NaN
     if not largest <= 1 + POSITION_TOLERANCE:
         what = "non-finite coordinates (NaN or inf)" if not math.isfinite(largest) else f"|x| up to {largest:.4g}"
-        raise ValueError(f"positions must lie in [-1, 1] (the Fourier features' sampling assumes it), got {what} "
+        d = pos.shape[-1]
+        cube = "[-1, 1]" if d == 1 else f"[-1, 1]^{d}"
+        raise ValueError(f"positions must lie in {cube} (the Fourier features' sampling assumes it), got {what} "
                          f"in a tensor of shape {tuple(pos.shape)}: rescale them, e.g. torch.linspace(-1, 1, T) for T "
                          f"evenly spaced samples, position_grid(shape) for a grid")
 
