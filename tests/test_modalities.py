@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from perceiver_edu.inputs import audio, points
 from perceiver_edu.inputs.audio import (audio_byte_channels, audio_to_bytes, hz_to_mel, log_mel_spectrogram,
                                         mel_filterbank, mel_to_hz, spectrogram_byte_channels, spectrogram_to_bytes)
 from perceiver_edu.inputs.points import point_byte_channels, points_to_bytes

@@ -39,7 +39,6 @@ import math
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
-from torch import nn
 
 from .attention import attention
 from .blocks import CrossAttention

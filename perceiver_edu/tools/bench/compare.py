@@ -24,7 +24,7 @@ key/value projection of the inputs: 50,176 x 35 by 35 x 128) stay well below the
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
