@@ -190,8 +190,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Ima
 #
 # * ``training_state.safetensors``: every tensor of the optimizer state (Adam's moments and step
 #   counters) and the random-number-generator states, as flat named tensors;
-# * ``training_state.json``: everything else (step, epoch, the optimizer's hyper-parameters, the
-#   training config), as plain JSON.
+# * ``training_state.json``: everything else (the caller's state: the trainer saves the step, its
+#   training config and its log window; the optimizer's hyper-parameters), as plain JSON.
 #
 # Both carry the step they were written at, so a crash between the writes is detected on load.
 
