@@ -75,8 +75,6 @@ def nan_bytes():
 
 BAD_BYTE_ARRAYS = {
     "integer bytes": (lambda: (torch.randint(0, 9, (2, 6, 5)), None), ValueError, "expected a float byte array"),
-    "float64 bytes": (lambda: (torch.rand(2, 6, 5, dtype=torch.float64), None), ValueError,
-                      r"torch.float64 but the model's parameters are torch.float32: convert it"),
     "NaN bytes": (lambda: (nan_bytes(), None), ValueError, r"NaN or infinite values in the byte array \(example\(s\) \[0\]"),
     "wrong channels": (lambda: (torch.rand(2, 6, 4), None), ValueError, "expects input_channels=5"),
     "image, not bytes": (lambda: (torch.rand(2, 1, 6, 5), None), ValueError, "use image_to_bytes"),
@@ -95,6 +93,16 @@ def test_bad_byte_arrays_and_masks_are_refused(case):
     x, mask = make()
     with pytest.raises(error, match=fragment):
         byte_model()(x, input_mask=mask)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_other_float_byte_arrays_are_converted_to_the_models_dtype(dtype):
+    model, x = byte_model(), torch.rand(2, 6, 5)
+    y = x.to(dtype)
+    with torch.no_grad():
+        # the same as converting by hand; the user's tensor is left as it was
+        assert torch.equal(model(y), model(y.float()))
+    assert y.dtype == dtype
 
 
 def test_another_float_dtype_is_accepted_under_autocast():

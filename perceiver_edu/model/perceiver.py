@@ -106,12 +106,13 @@ class Perceiver(nn.Module):
         return (self.cross_attends[min(i, len(self.cross_attends) - 1)],
                 self.latent_transformers[min(i, len(self.latent_transformers) - 1)])
 
-    def check_inputs(self, x: torch.Tensor, input_mask: torch.Tensor | None = None) -> None:
-        """Raise ``ValueError`` (``TypeError`` for a non-tensor) unless ``x`` is a byte array
-        ``(B, M, input_channels)`` of finite floats in the parameters' dtype (any float dtype under
-        autocast) and ``input_mask``, if given, a boolean ``(B, M)`` that keeps at least one input of
-        each example.  Integer byte arrays are refused, not converted: a byte array holds Fourier
-        features in [-1, 1], which integers cannot, so integers mean a missing step (image_to_bytes)."""
+    def check_inputs(self, x: torch.Tensor, input_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` in the parameters' dtype, after raising ``ValueError`` (``TypeError`` for a non-tensor)
+        unless ``x`` is a byte array ``(B, M, input_channels)`` of finite floats and ``input_mask``, if
+        given, a boolean ``(B, M)`` that keeps at least one input of each example.  Another float dtype
+        (float64 from numpy, say) is converted: its meaning is the same; under autocast it is left
+        alone.  Integer byte arrays are refused, not converted: a byte array holds Fourier features
+        in [-1, 1], which integers cannot, so integers mean a missing step (image_to_bytes)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"expected a torch.Tensor byte array (B, M, C), got {type(x).__name__}")
         if not x.is_floating_point():
@@ -125,13 +126,11 @@ class Perceiver(nn.Module):
                              f"input_channels={self.config.input_channels} (shape {tuple(x.shape)})")
         if x.shape[1] == 0:
             raise ValueError("byte array has M=0 elements; the model needs at least one input")
-        dtype = self.latents.dtype
-        if x.dtype != dtype and not autocast_enabled(x.device.type):
-            raise ValueError(f"byte array is {x.dtype} but the model's parameters are {dtype}: convert it with "
-                             f"x.to({dtype}) (ImagePerceiver converts images itself)")
         check_finite(x, "the byte array")
+        if x.dtype != self.latents.dtype and not autocast_enabled(x.device.type):
+            x = x.to(self.latents.dtype)  # e.g. float64 -> float32
         if input_mask is None:
-            return
+            return x
         if not isinstance(input_mask, torch.Tensor) or input_mask.dtype != torch.bool \
                 or input_mask.shape != x.shape[:2]:
             got = (f"{input_mask.dtype} {tuple(input_mask.shape)}" if isinstance(input_mask, torch.Tensor)
@@ -142,6 +141,7 @@ class Perceiver(nn.Module):
         if empty:
             raise ValueError(f"input_mask masks out every input of example(s) {empty[:10]}: each example needs at "
                              f"least one real (True) input")
+        return x
 
     def encode(self, x: torch.Tensor, *, return_attention: bool = False, input_mask: torch.Tensor | None = None):
         """The final latent array ``(B, N, D)`` (and the per-cross-attend score maps if asked).
@@ -149,7 +149,7 @@ class Perceiver(nn.Module):
         ``input_mask (B, M)``, optional boolean: ``False`` marks padding, so that examples with
         different numbers of inputs can share a batch; padded inputs are never attended to, and
         the result for each example is that of its real inputs alone (tested)."""
-        self.check_inputs(x, input_mask)
+        x = self.check_inputs(x, input_mask)  # (B, M, C) in the parameters' dtype
         latents = self.latents.expand(x.shape[0], -1, -1)  # (B, N, D), no copy
         maps = []
         with reuse_input_work(self.cross_attends):  # no-op for reference blocks; fast ones reuse work on x
