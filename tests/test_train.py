@@ -92,6 +92,7 @@ def test_config_validation_and_presets():
         preset("tpu")
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_cuda_request_without_cuda_is_a_clear_error(data):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -119,6 +120,7 @@ def test_optimizer_state_roundtrip_without_pickle(tmp_path):
             assert torch.equal(opt2.state[p][key], opt.state[p][key])
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_training_state_files_must_agree(tmp_path, data):
     model = build_model(tiny_config(), data[0])
     opt = torch.optim.AdamW(model.parameters())
@@ -149,6 +151,7 @@ def test_metrics_log_starts_afresh_or_keeps_the_records_a_resumed_run_does_not_r
 
 
 # --- the trainer -----------------------------------------------------------------------------------
+@pytest.mark.needs_data("fashion-mnist")
 def test_same_seed_same_loss_curve(data):
     _, first = losses_of(tiny_config(epochs=1), data)
     _, second = losses_of(tiny_config(epochs=1), data)
@@ -157,6 +160,7 @@ def test_same_seed_same_loss_curve(data):
     assert other != first
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_training_learns_and_logs(tmp_path, data):
     result, seen = losses_of(tiny_config(epochs=3, lr=5e-3), data, out_dir=tmp_path)
     log = read_metrics(tmp_path)
@@ -174,6 +178,7 @@ def test_training_learns_and_logs(tmp_path, data):
     assert not any(p.suffix in (".pt", ".pth", ".pkl") for p in tmp_path.iterdir())
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path, data):
     config = tiny_config(epochs=2, augment=True, save_every=0)
     full, full_losses = losses_of(config, data, out_dir=tmp_path / "full")
@@ -186,7 +191,10 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path, data):
         train(config, out_dir=tmp_path / "cut", progress=False, data=data, on_step=interrupt)
     state, _ = load_training_state(tmp_path / "cut")
     assert state["step"] == 9  # Ctrl-C saved the step it stopped at
+    first_sitting = state["train_seconds"]
+    assert first_sitting > 0
     resumed, resumed_losses = losses_of(config, data, out_dir=tmp_path / "cut", resume=True)
+    assert resumed.train_seconds > first_sitting  # the run's time goes on from the first sitting's
     assert resumed.step == full.step == 12
     assert [s for s, _ in resumed_losses] == list(range(10, 13))
     assert resumed_losses == full_losses[9:]  # same batches, same augmentation, same optimizer state
@@ -196,6 +204,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path, data):
     assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "full")  # the log too
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_a_non_finite_loss_stops_training_with_advice(data, monkeypatch):
     real = torch.nn.functional.cross_entropy
     calls = []
@@ -210,6 +219,7 @@ def test_a_non_finite_loss_stops_training_with_advice(data, monkeypatch):
         train(tiny_config(epochs=1), progress=False, data=data)
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_resume_with_another_config_names_the_difference(tmp_path, data):
     train(tiny_config(epochs=1), out_dir=tmp_path, progress=False, data=data)
     with pytest.raises(ValueError, match="latent_dim: saved 16, now 32"):
@@ -218,6 +228,7 @@ def test_resume_with_another_config_names_the_difference(tmp_path, data):
         train(tiny_config(), out_dir=tmp_path / "empty", resume=True, progress=False, data=data)
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_cli_trains_resumes_and_exports(tmp_path, monkeypatch, data):
     from perceiver_edu import load_checkpoint
 
@@ -234,6 +245,7 @@ def test_cli_trains_resumes_and_exports(tmp_path, monkeypatch, data):
     assert cli.main(args + ["--resume"]) == 0  # nothing left to do: finishes at once
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_cli_starts_from_a_config_file(tmp_path, monkeypatch, data):
     monkeypatch.setattr(trainer_module, "load_data", lambda config: data)
     config_file = tmp_path / "config.json"

@@ -41,14 +41,15 @@ def save_run(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Opt
              step: int, log_window: list[float], metadata: dict) -> None:
     """Write the model checkpoint (with ``metadata``) and the training state at ``step`` into ``directory``."""
     save_checkpoint(model, directory, metadata=metadata)
-    state = {"step": step, "train_config": config.to_dict(), "log_window": log_window}
+    state = {"step": step, "train_config": config.to_dict(), "log_window": log_window,
+             "train_seconds": metadata.get("train_seconds", 0.0)}
     save_training_state(directory, optimizer, state, rng_tensors())
 
 
 def load_run(directory: Path | None, config: TrainConfig, model: torch.nn.Module,
-             optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
+             optimizer: torch.optim.Optimizer) -> tuple[int, list[float], float]:
     """Load the run saved in ``directory`` into ``model``, ``optimizer`` and the global generators;
-    return its ``(step, log window)``.  ``config`` must be the saved one, up to
+    return its ``(step, log window, seconds of training so far)``.  ``config`` must be the saved one, up to
     :data:`MAY_CHANGE_ON_RESUME`."""
     if directory is None or not has_training_state(directory):
         raise FileNotFoundError(f"--resume: no training checkpoint in {directory} (expected model.safetensors, "
@@ -62,7 +63,7 @@ def load_run(directory: Path | None, config: TrainConfig, model: torch.nn.Module
     load_weights(model, directory)
     optimizer.load_state_dict(unflatten_optimizer_state(tensors, state["optimizer"]))
     restore_rng(tensors)
-    return int(state["step"]), state.get("log_window", [0.0, 0.0, 0.0])
+    return int(state["step"]), state.get("log_window", [0.0, 0.0, 0.0]), float(state.get("train_seconds", 0.0))
 
 
 __all__ = ["MAY_CHANGE_ON_RESUME", "load_run", "restore_rng", "rng_tensors", "save_run"]

@@ -58,7 +58,7 @@ class TrainResult:
     step: int  # optimizer steps taken in all (resumed runs included)
     test_accuracy: float
     test_loss: float
-    train_seconds: float  # wall time of this call's training steps (evaluation excluded)
+    train_seconds: float  # wall time of the run's training steps, all sittings (--resume) together; no evaluation
     history: list = field(default_factory=list)  # the metrics-log records
 
 
@@ -212,10 +212,11 @@ def _train(config: TrainConfig, out_dir: Path | None, info: distributed.DistInfo
 # --- The run's state and what every process does with it --------------------------------------------
 
 class _Stopwatch:
-    """This call's training time: the sum of the intervals between ``start()`` and ``stop()``."""
+    """The run's training time: ``done`` seconds from earlier sittings plus the intervals between
+    ``start()`` and ``stop()``."""
 
-    def __init__(self):
-        self._done, self._since = 0.0, None
+    def __init__(self, done: float = 0.0):
+        self._done, self._since = done, None
 
     @property
     def seconds(self) -> float:
@@ -344,9 +345,9 @@ def _start_run(config: TrainConfig, train_set: ImageDataset, test_set: ImageData
     if config.batch_size % info.world_size:
         raise ValueError(f"batch_size={config.batch_size} must be a multiple of the number of processes "
                          f"({info.world_size}): each takes an equal share of every batch")
-    step, window = 0, [0.0, 0.0, 0.0]
+    step, window, seconds = 0, [0.0, 0.0, 0.0], 0.0
     if resume:
-        step, window = load_run(out_dir, config, model, optimizer)
+        step, window, seconds = load_run(out_dir, config, model, optimizer)
     log = MetricsLog(out_dir, writer=info.is_main, resume_step=step if resume else None)
     if not info.is_main:  # the saved window holds the global sums: rank 0 carries them on, the others start at 0
         window = [0.0, 0.0, 0.0]
@@ -356,7 +357,8 @@ def _start_run(config: TrainConfig, train_set: ImageDataset, test_set: ImageData
             if isinstance(v, torch.Tensor) and k != "step":
                 state[k] = v.to(device)
     return _Run(config=config, model=model, optimizer=optimizer, test_set=test_set, info=info, device=device,
-                out_dir=out_dir, steps_per_epoch=steps_per_epoch, step=step, log=log, window=window)
+                out_dir=out_dir, steps_per_epoch=steps_per_epoch, step=step, log=log, window=window,
+                clock=_Stopwatch(seconds))
 
 
 # --- The pieces of a step ----------------------------------------------------------------------------
