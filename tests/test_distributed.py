@@ -83,6 +83,7 @@ def two_process_run(tmp_path_factory):
     return out, worker(out)
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_both_ranks_end_with_identical_weights(two_process_run):
     _, ranks = two_process_run
     (w0, r0), (w1, r1) = ranks[0], ranks[1]
@@ -94,6 +95,7 @@ def test_both_ranks_end_with_identical_weights(two_process_run):
     assert r0["test_accuracy"] == r1["test_accuracy"]
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_two_processes_follow_the_one_process_run(two_process_run):
     out, ranks = two_process_run
     seen = []
@@ -120,6 +122,7 @@ def test_two_processes_follow_the_one_process_run(two_process_run):
     assert [r["step"] for r in records if r["split"] == "test"] == [6, 12]  # one log, written by rank 0
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_two_process_run_stops_and_resumes_exactly(two_process_run, tmp_path):
     full_dir, full = two_process_run
     first = worker(tmp_path, "--stop-at", "5")
@@ -134,6 +137,7 @@ def test_two_process_run_stops_and_resumes_exactly(two_process_run, tmp_path):
         assert torch.equal(resumed[1][0][name], value), name
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_train_records_sum_both_processes_across_an_interruption(tmp_path):
     """Without a callback, each process adds up its own loss and hits, and the sums are exchanged only
     when a record is written or a checkpoint saved. The log must still be the one-process run's."""
@@ -150,6 +154,7 @@ def test_train_records_sum_both_processes_across_an_interruption(tmp_path):
         assert b["acc"] == pytest.approx(a["acc"], abs=1 / 64 + 1e-9), (a, b)  # rounding may flip one
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_train_with_nproc_starts_the_processes_and_returns_their_result(tmp_path):
     """`train(config, nproc=2)`: the notebook's way to the 2-process recipe, equal to the 1-process run."""
     config = tiny_config(train_subset=192, test_subset=64)
@@ -170,6 +175,7 @@ def test_train_with_nproc_starts_the_processes_and_returns_their_result(tmp_path
             torch.testing.assert_close(twos[name], value, rtol=1e-3, atol=1e-4, msg=name)
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_train_with_nproc_reports_what_went_wrong(tmp_path):
     with pytest.raises(ValueError, match="pass data=None and on_step=None"):
         train(tiny_config(), progress=False, data=tiny_data(), nproc=2)
@@ -182,6 +188,7 @@ def test_train_with_nproc_reports_what_went_wrong(tmp_path):
               nproc=2)  # what a process raises is what the error says
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_a_two_process_checkpoint_resumes_in_one_process(tmp_path):
     worker(tmp_path, "--stop-at", "6")
     seen = []
@@ -190,6 +197,7 @@ def test_a_two_process_checkpoint_resumes_in_one_process(tmp_path):
     assert seen == list(range(7, 13)) and result.step == 12
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_torchrun_launches_the_train_command(tmp_path):
     """The documented command line, end to end: `torchrun ... -m perceiver_edu train`."""
     run_dir = tmp_path / "run"
@@ -203,6 +211,7 @@ def test_torchrun_launches_the_train_command(tmp_path):
     assert config["metadata"]["processes"] == 2 and config["metadata"]["step"] == 4
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_nproc_flag_relaunches_under_torchrun(tmp_path):
     """`python -m perceiver_edu train --nproc 2` is the same run as `torchrun --nproc_per_node=2 ...`."""
     run_dir = tmp_path / "run"

@@ -90,6 +90,7 @@ def test_predict_logits_batches_and_restores_training_mode():
         assert torch.allclose(logits, model(x), atol=1e-6)
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_trainer_and_fit_score_a_model_as_an_example_by_example_loop_does():
     """One evaluation for both trainers: the image trainer's evaluate, its evaluation split over the
     processes (one here) and fit's evaluate_accuracy agree with classifying one example at a time."""

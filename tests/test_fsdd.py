@@ -199,14 +199,9 @@ def test_bad_arguments():
         fsdd.load_fsdd("test", speakers=["nobody"])
 
 
-def real_dataset(split, **kw):
-    if not os.environ.get(fsdd.ENV_VAR):
-        pytest.skip(f"{fsdd.ENV_VAR} is not set (CI points it at ../shared/data/fsdd)")
-    return fsdd.load_fsdd(split, **kw)
-
-
+@pytest.mark.needs_data("fsdd")
 def test_real_mirror_official_test_split():
-    ds = real_dataset("test")
+    ds = fsdd.load_fsdd("test")
     assert ds.waveforms.shape == (300, fsdd.DEFAULT_LENGTH) and ds.sample_rate == 8000
     assert torch.bincount(ds.labels).tolist() == [30] * 10
     assert Counter(ds.speakers) == {s: 50 for s in fsdd.SPEAKERS}
@@ -214,6 +209,7 @@ def test_real_mirror_official_test_split():
     assert ds.waveforms.std(dim=1).min() > 0.001  # real sound, not silence
 
 
+@pytest.mark.needs_data("fsdd")
 def test_real_mirror_held_out_speaker():
-    ds = real_dataset("test", held_out_speaker="theo", max_len=4000)
+    ds = fsdd.load_fsdd("test", held_out_speaker="theo", max_len=4000)
     assert len(ds) == 500 and set(ds.speakers) == {"theo"} and ds.waveforms.shape == (500, 4000)

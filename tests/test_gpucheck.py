@@ -28,6 +28,7 @@ print(json.dumps({{"code": code, "after_import": after_import,
 """
 
 
+@pytest.mark.needs_data("mnist")
 def test_dry_run_runs_every_stage_writes_both_reports_and_imports_no_jupyter(tmp_path):
     out = tmp_path / "report"
     start = time.perf_counter()
@@ -63,6 +64,7 @@ def test_dry_run_runs_every_stage_writes_both_reports_and_imports_no_jupyter(tmp
     assert by_name["mnist"]["target_accuracy"] == 0.99 and "target_accuracy" not in by_name["fashion-mnist"]
 
 
+@pytest.mark.needs_data("mnist")
 def test_an_earlier_report_is_kept_unless_force(tmp_path, monkeypatch):
     (tmp_path / REPORT_MD).write_text("my notes")
     with pytest.raises(SystemExit, match="already exist.*--force"):
@@ -112,6 +114,7 @@ def ctx():
     return Context(device=torch.device("cpu"), data=data, dry_run=True, progress=False)
 
 
+@pytest.mark.needs_data("mnist")
 def test_a_training_stage_past_its_deadline_stops_after_one_step(ctx):
     with pytest.raises(OutOfTime) as stop:
         training("mnist", 0.99)(ctx, deadline=0.0)
@@ -121,6 +124,7 @@ def test_a_training_stage_past_its_deadline_stops_after_one_step(ctx):
     assert result["test_curve"] == [] and result["final_test_accuracy"] is None and result["seconds_to_target"] is None
 
 
+@pytest.mark.needs_data("mnist")
 def test_time_to_target_is_that_of_the_first_evaluation_reaching_it(ctx):
     result = training("mnist", 0.0)(ctx, deadline=time.perf_counter() + 600)
     curve = result["test_curve"]
@@ -130,6 +134,7 @@ def test_time_to_target_is_that_of_the_first_evaluation_reaching_it(ctx):
     assert unreachable["seconds_to_target"] is None and unreachable["train_seconds"] > 0
 
 
+@pytest.mark.needs_data("mnist")
 def test_stages_share_one_schedule_and_a_failure_does_not_stop_the_others(ctx, monkeypatch):
     ran = []
 

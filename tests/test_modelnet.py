@@ -1,4 +1,5 @@
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -9,6 +10,13 @@ from perceiver_edu.data import modelnet
 from perceiver_edu.data.checksum import ChecksumError, sha256_of
 
 G = 8  # tiny grids
+
+
+@pytest.fixture(autouse=True)
+def no_user_cache(tmp_path, monkeypatch):
+    """Every test reads only what it writes: an empty data cache, no mesh copy given."""
+    monkeypatch.setenv("PERCEIVER_EDU_DATA", str(tmp_path / "user-cache"))
+    monkeypatch.delenv(modelnet.MESH_ENV_VAR, raising=False)
 
 
 def tiny_grids(n, seed, empty=()):
@@ -129,20 +137,152 @@ def test_data_root_is_used(tmp_path, monkeypatch):
 
 def test_missing_dataset_error_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.delenv(modelnet.ENV_VAR, raising=False)
+    monkeypatch.setenv("PERCEIVER_EDU_OFFLINE", "1")
     with pytest.raises(DatasetNotFoundError) as info:
         modelnet.load_modelnet10("test", root=tmp_path)
     msg = str(info.value)
     assert "shared" not in msg  # no folder that only the project's CI has
-    for part in (modelnet.ENV_VAR, modelnet.FILE, modelnet.SHA256, modelnet.OFFICIAL_URL, "OFF",
-                 str(tmp_path / "modelnet10")):
+    for part in (modelnet.ENV_VAR, modelnet.FILE, modelnet.SHA256, modelnet.OFFICIAL_URL, modelnet.MESH_URL,
+                 modelnet.MESH_SIZE, modelnet.MESH_ENV_VAR, "downloads are disabled", str(tmp_path / "modelnet10")):
         assert part in msg
 
 
+@pytest.mark.needs_data("modelnet10-voxels")
 def test_real_mirror_test_split():
-    if not os.environ.get(modelnet.ENV_VAR):
-        pytest.skip(f"{modelnet.ENV_VAR} is not set (CI points it at ../shared/data/modelnet10)")
-    ds = modelnet.load_modelnet10("test", num_points=256, seed=0)
+    ds = modelnet.load_modelnet10("test", num_points=256, seed=0, data="voxels")
     assert len(ds) + len(ds.dropped) == 908 and len(ds.dropped) == 1  # the README: 908 test grids, 1 empty
     assert ds.points.shape == (len(ds), 256, 3) and ds.points.abs().max() <= 1
     assert torch.bincount(ds.labels, minlength=10).min() > 0 and ds.labels.max() == 9
     assert (ds.counts > 0).all()
+
+
+# ---- the official meshes: a tiny synthetic ModelNet10.zip exercises the whole pipeline offline ----
+
+def tetrahedron_off(scale):
+    """A tetrahedron (4 triangles) scaled by ``scale``, written as OFF text with one face as a quad split."""
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float) * scale
+    return "OFF\n4 4 0\n" + "".join(f"{x:g} {y:g} {z:g}\n" for x, y, z in v) + \
+        "3 0 1 2\n3 0 1 3\n3 0 2 3\n3 1 2 3\n"
+
+
+def write_mesh_zip(path, classes=modelnet.CLASSES, per_class=(2, 1), scale=1.0, stored=False, replace=None):
+    """A ModelNet10-shaped zip: ModelNet10/<class>/{train,test}/<class>_NNNN.off, plus macOS debris;
+    ``replace`` maps member names to other content."""
+    replace = replace or {}
+    method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w", method) as zf:
+        zf.writestr("ModelNet10/README.txt", "tiny test copy")
+        zf.writestr("__MACOSX/ModelNet10/bathtub/train/._bathtub_0000.off", "junk")
+        zf.writestr("ModelNet10/bathtub/train/._bathtub_0000.off", "junk")
+        for c, name in enumerate(classes):
+            for split, n in zip(("train", "test"), per_class):
+                for i in range(n):
+                    member = f"ModelNet10/{name}/{split}/{name}_{i:04d}.off"
+                    zf.writestr(member, replace.get(member, tetrahedron_off(scale * (c + 1 + i))))
+    return path
+
+
+@pytest.fixture
+def tiny_counts(monkeypatch):
+    monkeypatch.setattr(modelnet, "EXPECTED_COUNTS", {"train": 20, "test": 10})
+    monkeypatch.setenv("PERCEIVER_EDU_OFFLINE", "1")  # file:// and local paths still work
+
+
+def test_mesh_zip_download_check_sample_and_cache(tmp_path, tiny_counts):
+    src = write_mesh_zip(tmp_path / "ModelNet10.zip")
+    root = tmp_path / "data"
+    dest = modelnet.download_modelnet10_meshes(src.as_uri(), root / "modelnet10" / modelnet.MESH_ZIP)
+    assert dest.read_bytes() == src.read_bytes()
+    assert (root / "modelnet10" / "ModelNet10.zip.sha256").read_text().split()[0] == sha256_of(src)
+    assert sorted(os.listdir(root / "modelnet10")) == ["ModelNet10.zip", "ModelNet10.zip.sha256"]  # no partial file
+    assert modelnet.find_local_copy(root) == ("meshes", dest)
+    train = modelnet.load_modelnet10("train", num_points=64, seed=0, root=root)
+    assert isinstance(train, modelnet.SurfacePointDataset) and "official ModelNet10 meshes" in train.source
+    assert train.points.shape == (20, 64, 3) and train.surface.shape == (20, modelnet.SURFACE_POINTS, 3)
+    assert train.labels.tolist() == [c for c in range(10) for _ in range(2)]
+    radius = train.surface.norm(dim=2)
+    torch.testing.assert_close(radius.max(dim=1).values, torch.ones(20))  # each object fills the unit sphere
+    assert train.points.abs().max() <= 1
+    test = modelnet.load_modelnet10("test", num_points=2048, root=root)
+    assert len(test) == 10 and test.points.shape == (10, 2048, 3)
+    assert modelnet.find_local_copy(root) == ("surface cache", root / "modelnet10" / modelnet.SURFACE_CACHE)
+
+
+def test_mesh_cache_is_reused_without_parsing(tmp_path, tiny_counts, monkeypatch):
+    root = tmp_path / "data"
+    (root / "modelnet10").mkdir(parents=True)
+    write_mesh_zip(root / "modelnet10" / "ModelNet10.zip")  # a copy in the cache folder, never recorded
+    first = modelnet.load_modelnet10("train", num_points=32, seed=5, root=root)
+    cache = root / "modelnet10" / modelnet.SURFACE_CACHE
+    stamp = cache.stat().st_mtime_ns
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the meshes were parsed again")
+
+    monkeypatch.setattr(modelnet, "parse_off", no_parsing)
+    again = modelnet.load_modelnet10("train", num_points=32, seed=5, root=root)
+    assert torch.equal(first.points, again.points) and cache.stat().st_mtime_ns == stamp
+    other = again.resample(6)
+    assert not torch.equal(other.points, again.points) and torch.equal(other.labels, again.labels)
+    assert len(again.subset(4, seed=1)) == 4
+
+
+def test_mesh_folder_given_by_the_variable(tmp_path, tiny_counts, monkeypatch):
+    with zipfile.ZipFile(write_mesh_zip(tmp_path / "m.zip")) as zf:
+        zf.extractall(tmp_path / "extracted")
+    monkeypatch.setenv(modelnet.MESH_ENV_VAR, str(tmp_path / "extracted"))
+    root = tmp_path / "data"
+    assert modelnet.find_local_copy(root) == ("meshes", tmp_path / "extracted")
+    ds = modelnet.load_modelnet10("test", num_points=16, root=root)
+    assert len(ds) == 10 and "official ModelNet10 meshes" in ds.source
+
+
+def test_mesh_download_from_a_local_path_and_wrong_layouts(tmp_path, tiny_counts):
+    dest = tmp_path / "out" / "ModelNet10.zip"
+    modelnet.download_modelnet10_meshes(write_mesh_zip(tmp_path / "ok.zip"), dest)  # a plain path
+    assert dest.is_file()
+    nine = write_mesh_zip(tmp_path / "nine.zip", classes=modelnet.CLASSES[:9])
+    with pytest.raises(modelnet.ModelNetError, match=r"expected the 10 class folders .* found 9"):
+        modelnet.download_modelnet10_meshes(nine, tmp_path / "out2" / "ModelNet10.zip")
+    assert not (tmp_path / "out2" / "ModelNet10.zip").exists() and os.listdir(tmp_path / "out2") == []
+    few = write_mesh_zip(tmp_path / "few.zip", per_class=(1, 1))
+    with pytest.raises(modelnet.ModelNetError, match="expected 20 train and 10 test .off files, found 10 and 10"):
+        modelnet.download_modelnet10_meshes(few, tmp_path / "out3" / "ModelNet10.zip")
+
+
+def test_mesh_zip_crc_failure_is_detected(tmp_path, tiny_counts):
+    src = write_mesh_zip(tmp_path / "ModelNet10.zip", stored=True)
+    data = bytearray(src.read_bytes())
+    at = data.index(b"3 0 1 2")  # inside the first mesh's stored bytes
+    data[at] = ord("4")
+    src.write_bytes(bytes(data))
+    dest = tmp_path / "out" / "ModelNet10.zip"
+    with pytest.raises(modelnet.ModelNetError, match="CRC check failed for ModelNet10/bathtub/"):
+        modelnet.download_modelnet10_meshes(src, dest)
+    assert os.listdir(tmp_path / "out") == []  # nothing partial left
+
+
+def test_mesh_zip_changed_after_download_is_detected(tmp_path, tiny_counts):
+    root = tmp_path / "data"
+    dest = modelnet.download_modelnet10_meshes(write_mesh_zip(tmp_path / "a.zip"), root / "modelnet10" / "ModelNet10.zip")
+    write_mesh_zip(dest, scale=2.0)  # still a valid zip, but not the bytes that were downloaded
+    with pytest.raises(ChecksumError, match=r"ModelNet10\.zip \(sha256 recorded in ModelNet10\.zip\.sha256\)"):
+        modelnet.load_modelnet10("train", root=root)
+
+
+def test_mesh_bad_off_inside_the_zip_names_the_member(tmp_path, tiny_counts):
+    src = write_mesh_zip(tmp_path / "ModelNet10.zip",
+                         replace={"ModelNet10/chair/train/chair_0000.off": "OFF\n4 4 0\n0 0 0\n"})  # truncated
+    with pytest.raises(modelnet.ModelNetError, match="chair_0000.off: .*truncated"):
+        modelnet.build_surface_cache(src, tmp_path / "cache.npz")
+
+
+def test_voxel_alternative_says_so(tmp_path, monkeypatch):
+    write_npz(tmp_path / modelnet.FILE)
+    monkeypatch.setenv(modelnet.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv("PERCEIVER_EDU_OFFLINE", "1")
+    ds = modelnet.load_modelnet10("test", num_points=8, path=tmp_path / modelnet.FILE, sha256=None)
+    assert ds.source.startswith("voxel-grid alternative (offline)") and ds.resample(1).source == ds.source
+    assert modelnet.find_local_copy() == ("voxels", tmp_path / modelnet.FILE)
+    with pytest.raises(ValueError, match="data must be 'auto', 'meshes' or 'voxels'"):
+        modelnet.load_modelnet10("test", data="grids")

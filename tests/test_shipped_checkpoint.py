@@ -2,7 +2,6 @@
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,6 +14,7 @@ import torch
 import perceiver_edu as pe
 from perceiver_edu.data import load_fashion_mnist
 from perceiver_edu.shipped import PRETRAINED, pretrained_files
+from wheel_build import PIP, build_wheel
 
 SHIPPED = Path(str(pretrained_files("fashion-mnist")))
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,18 +68,11 @@ def test_a_wheel_installed_elsewhere_carries_and_loads_the_model(tmp_path):
     """Build a wheel of the package, install it into a folder outside the repository, and load the
     shipped model from there, run from yet another folder."""
     pytest.importorskip("setuptools")
-    src = tmp_path / "src"
-    shutil.copytree(ROOT / "perceiver_edu", src / "perceiver_edu", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "whl")],
-                   check=True, capture_output=True)
-    (wheel,) = (tmp_path / "whl").glob("*.whl")
+    wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("model.safetensors", "config.json", "README.md"):
         assert f"perceiver_edu/checkpoints/fashion_mnist/{name}" in names
-    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
+    subprocess.run(PIP + ["install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
                    check=True, capture_output=True)
     code = ("import perceiver_edu as pe; m = pe.pretrained('fashion-mnist'); "
             "print(pe.__file__); print(m.metadata['test_accuracy'])")
@@ -90,6 +83,7 @@ def test_a_wheel_installed_elsewhere_carries_and_loads_the_model(tmp_path):
     assert Path(where).is_relative_to(tmp_path / "site") and accuracy == recorded_accuracy()
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_shipped_checkpoint_scores_its_claimed_accuracy():
     model = pe.pretrained("fashion-mnist")
     assert not model.training

@@ -7,7 +7,9 @@ import os
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
+
+from tqdm.auto import tqdm
 
 OFFLINE_VAR = "PERCEIVER_EDU_OFFLINE"
 DATA_VAR = "PERCEIVER_EDU_DATA"
@@ -18,14 +20,14 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def data_root() -> Path:
-    """Where the readers cache downloads: ``$PERCEIVER_EDU_DATA``, else the checkout's ``data/``
-    when the package runs from a source checkout, else ``~/.cache/perceiver_edu``."""
+    """Where the readers cache downloads: ``$PERCEIVER_EDU_DATA``, else the user's cache directory
+    (``$XDG_CACHE_HOME/perceiver-edu``, by default ``~/.cache/perceiver-edu``).  Never a folder of
+    the source tree: an installed package and a clone cache in the same place."""
     if os.environ.get(DATA_VAR):
         return Path(os.environ[DATA_VAR]).expanduser()
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "pyproject.toml").exists() and (checkout / "data").is_dir():
-        return checkout / "data"
-    return Path.home() / ".cache" / "perceiver_edu"
+    cache = Path(os.environ["XDG_CACHE_HOME"]).expanduser() if os.environ.get("XDG_CACHE_HOME") else \
+        Path.home() / ".cache"
+    return cache / "perceiver-edu"
 
 
 def content_sha256(path: Path) -> str:
@@ -50,25 +52,33 @@ def find_file(names: Sequence[str], directories: Iterable[Path | None]) -> Path 
     return None
 
 
-def download(url: str, dest: Path, sha256: str | None, timeout: float = 30.0) -> Path:
+def download(url: str, dest: Path, sha256: str | None, timeout: float = 30.0, *, progress: bool = False,
+             verify: Callable[[Path], None] | None = None) -> Path:
     """Download ``url`` to ``dest`` atomically; ``sha256`` is of the (decompressed) content.
 
-    The bytes go to a temporary file in the same directory, are verified, and only then renamed
-    into place, so an interrupted or corrupt download never leaves a partial file behind.
+    The bytes go to a temporary file in the same directory, are verified (``sha256``, then
+    ``verify(path)``, which raises on a bad file), and only then renamed into place, so an
+    interrupted or corrupt download never leaves a partial file behind.  ``progress`` shows a bar.
+    A ``file://`` URL (a local copy) is read even where downloads are disabled.
     """
-    if os.environ.get(OFFLINE_VAR, "") not in ("", "0"):
+    if os.environ.get(OFFLINE_VAR, "") not in ("", "0") and not url.startswith("file:"):
         raise OSError(f"downloads are disabled ({OFFLINE_VAR} is set)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part" + "".join(dest.suffixes))
     tmp = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                out.write(chunk)
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
         if sha256 is not None:
             digest = content_sha256(tmp)
             if digest != sha256:
                 raise OSError(f"checksum mismatch for {url}: got {digest}, expected {sha256}")
+        if verify is not None:
+            verify(tmp)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
