@@ -6,8 +6,10 @@ Command line (``python -m perceiver_edu exercises ...``)::
     list [--markdown]                  the exercises: id, chapter, difficulty, title, what it teaches
     check STUDENT.ipynb [...]          run a student's notebook in a fresh kernel (quick mode, CPU)
                                        and report every check("id", ...) in it; exit 1 unless all pass
+    metadata [--check] [NOTEBOOK ...]  write nbgrader's cell metadata from the solution markers and
+                                       check() calls (--check: only report a disagreement, exit 1)
 
-The work is done by :mod:`.student_edition`, :mod:`.catalogue` and :mod:`.grading`.
+The work is done by :mod:`.student_edition`, :mod:`.catalogue`, :mod:`.grading` and :mod:`.nbgrader_metadata`.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from .catalogue import format_list, update_generated
 from .conventions import BuildError, repo_notebooks
 from .core import EXERCISES
 from .grading import PASSED, check_notebook, format_report
+from .nbgrader_metadata import sync_notebook
 from .student_edition import build
 
 
@@ -72,6 +75,32 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_metadata(args) -> int:
+    notebooks = args.notebooks or repo_notebooks()
+    if not notebooks:
+        print("error: no notebooks given (and no notebooks/ folder found beside the package)", file=sys.stderr)
+        return 2
+    stale = 0
+    for path in notebooks:
+        if not Path(path).is_file():
+            print(f"error: {path}: no such notebook", file=sys.stderr)
+            return 2
+        try:
+            changes = sync_notebook(path, check=args.check)
+        except BuildError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        stale += bool(changes)
+        verb = "disagrees with its markers" if args.check else "updated"
+        print(f"{Path(path).name}: " + (f"{verb} ({len(changes)} cell(s))" if changes else "in line with its markers"))
+        for change in changes:
+            print(f"  {change}")
+    if args.check and stale:
+        print(f"{stale} notebook(s) out of date: run `python -m perceiver_edu exercises metadata`", file=sys.stderr)
+        return 1
+    return 0
+
+
 def register_cli(subparsers) -> None:
     parser = subparsers.add_parser("exercises", help="student editions, exercise list, check a student's notebook",
                                    description=__doc__.split("\n\n")[0])
@@ -93,3 +122,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     p.add_argument("--save-executed", metavar="PATH", help="also write the executed notebook here")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("metadata", help="write nbgrader's cell metadata from the solution markers and check() calls")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a notebook's metadata is stale")
+    p.add_argument("notebooks", nargs="*", help="notebooks (default: every notebooks/*.ipynb)")
+    p.set_defaults(func=cmd_metadata)

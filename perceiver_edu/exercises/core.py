@@ -25,8 +25,11 @@ class Hint(AssertionError):
     """Raised by a checker: the learner's answer is wrong; the message says what to look at."""
 
 
-class ExerciseError(Exception):
-    """Raised by :func:`check` in a notebook when an exercise is not solved yet."""
+class ExerciseError(AssertionError):
+    """Raised by :func:`check` in a notebook when an exercise is not solved yet.
+
+    An ``AssertionError``, as nbgrader expects of a failing test cell: its autograder gives the
+    cell zero points and shows this message, hint included, in the student's feedback."""
 
 
 @dataclass

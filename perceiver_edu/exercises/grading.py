@@ -30,6 +30,7 @@ class CheckResult:
     status: str          # passed / wrong / not written yet / error / not run / missing
     message: str         # the hint, or what went wrong
     cell: int            # index of the cell holding the check() call
+    points: int | None = None  # what nbgrader would give when it passes (the check cell's nbgrader metadata)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -81,7 +82,18 @@ def report_from_cells(cells, timeouts: set[int] = frozenset()) -> list[CheckResu
                 results.append(_classify(ex_id, i, error, earlier_error, i in timeouts))
                 consumed = True
         earlier_error = None
+    for r in results:
+        r.points = _points(r.id, cells[r.cell])
     return results
+
+
+def _points(ex_id: str, cell) -> int | None:
+    """The points of a check: its cell's nbgrader metadata when the cell checks this exercise alone,
+    else the exercise's stars (what ``exercises metadata`` writes)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("grade") and check_ids(cell.source) == [ex_id] and "points" in meta:
+        return meta["points"]
+    return EXERCISES[ex_id].difficulty if ex_id in EXERCISES else None
 
 
 def _classify(ex_id, i, error, earlier_error, timed_out) -> CheckResult:
@@ -175,7 +187,8 @@ def check_notebook(path, timeout: int = 600, env: dict | None = None, save_execu
     checked = {r.id for r in results}
     for ex_id in nb.metadata.get(EDITION_KEY, {}).get("exercises", []):
         if ex_id not in checked:
-            results.append(CheckResult(ex_id, MISSING, f'no check("{ex_id}", ...) call left in the notebook', -1))
+            results.append(CheckResult(ex_id, MISSING, f'no check("{ex_id}", ...) call left in the notebook', -1,
+                                       EXERCISES[ex_id].difficulty if ex_id in EXERCISES else None))
     return results, fatal
 
 
@@ -193,4 +206,7 @@ def format_report(results: list[CheckResult], name: str = "notebook") -> str:
         lines.append(line)
     counts = {s: sum(r.status == s for r in results) for s in _SYMBOL}
     lines.append(f"  {len(results)} exercises: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if all(r.points is not None for r in results):
+        got = sum(r.points for r in results if r.status == PASSED)
+        lines.append(f"  score: {got} of {sum(r.points for r in results)} points (as nbgrader counts them)")
     return "\n".join(lines)

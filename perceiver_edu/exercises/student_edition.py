@@ -75,7 +75,7 @@ def _tags(cell) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def _exercise_id_after(cells, index: int, region_end_line: int) -> str | None:
+def exercise_id_after(cells, index: int, region_end_line: int) -> str | None:
     """The id of the first check() call after a region: later in its own cell, else in the cells
     that follow, up to the next cell holding a solution region of its own."""
     own = cells[index].source.splitlines()[region_end_line + 1:]
@@ -109,7 +109,7 @@ def student_edition(nb, name: str = "notebook"):
         if cell.cell_type == "code":
             regions = solution_regions(cell.source, where)
             if regions:
-                ex_id = _exercise_id_after(cells, i, regions[-1].end)
+                ex_id = exercise_id_after(cells, i, regions[-1].end)
                 cell.source = stub_source(cell.source, ex_id, where)
                 stats.stubs += [ex_id or "?"] * len(regions)
             elif EXERCISE_TAG in _tags(cell):
