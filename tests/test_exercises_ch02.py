@@ -12,17 +12,30 @@ def hint(id, answer):
     return message
 
 
-# 2.1 batch latents ----------------------------------------------------------------------------
+# 2.1 crossover --------------------------------------------------------------------------------
+def test_2_1_reference_matches_a_count_by_brute_force():
+    from perceiver_edu.exercises.ch02 import crossover_reference
+    for n, layers in [(128, 1), (64, 4), (512, 6), (10, 3), (1, 1)]:
+        m = next(m for m in range(1, 10 * n + 2) if layers * m * m > n * m + layers * n * n)
+        assert crossover_reference(n, layers) == m
+
+
 def test_2_1_accepts_reference():
-    assert run_checker("2.1", lambda latents, b: latents.expand(b, -1, -1))[0]
-    assert run_checker("2.1", lambda latents, b: latents[None].expand(b, *latents.shape))[0]
+    from perceiver_edu.exercises.ch02 import crossover_reference
+    assert run_checker("2.1", crossover_reference)[0]
+
+
+def root(n, layers):
+    return n * (1 + math.sqrt(1 + 4 * layers**2)) / (2 * layers)
 
 
 @pytest.mark.parametrize("wrong, expected", [
-    (lambda latents, b: latents.unsqueeze(0), "expand it to B"),
-    (lambda latents, b: latents.repeat(b, 1, 1), "copied the latent array"),
-    (lambda latents, b: latents.detach().expand(b, -1, -1), "no longer carries gradients"),
-    (lambda latents, b: latents.expand(b, -1, -1).transpose(1, 2), "shape (B, N, D)"),
+    (lambda n, layers: math.floor(n / layers) + 1, "L·N² more score entries"),
+    (lambda n, layers: n + 1, "N·M score entries of its own"),
+    (lambda n, layers: math.floor(n * (1 + math.sqrt(1 + 4 * layers)) / 2) + 1, "has L layers too"),
+    (lambda n, layers: root(n, layers), "smallest whole number"),
+    (lambda n, layers: math.floor(root(n, layers)), "strictly cheaper"),
+    (lambda n, layers: [n, layers], "one number"),
 ])
 def test_2_1_names_the_mistake(wrong, expected):
     assert expected in hint("2.1", wrong)

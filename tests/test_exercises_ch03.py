@@ -16,16 +16,31 @@ def hint(id, answer):
     return message
 
 
-# 3.1 bands ------------------------------------------------------------------------------------
+# 3.1 alias of a band ---------------------------------------------------------------------------
+def test_3_1_reference_matches_a_brute_force_search_on_the_grid():
+    from perceiver_edu.exercises.ch03 import alias_reference
+    for f, mu in [(14.0, 28), (20.0, 28), (40.0, 16), (50.0, 16), (17.428571, 32), (3.0, 28)]:
+        x = torch.linspace(-1, 1, mu, dtype=torch.float64)
+        candidates = torch.linspace(0, (mu - 1) / 2, 20001, dtype=torch.float64)   # every band below Nyquist
+
+        def gap(g):  # largest difference of sines and of cosines, up to sign
+            return max(min((w(f * math.pi * x) - s * w(g * math.pi * x)).abs().max().item() for s in (1, -1))
+                       for w in (torch.sin, torch.cos))
+        best = min(candidates.tolist(), key=gap)
+        assert abs(best - alias_reference(f, mu)) < 1e-3 and gap(alias_reference(f, mu)) < 1e-9
+
+
 def test_3_1_accepts_reference():
-    assert run_checker("3.1", lambda k, mu: torch.linspace(1.0, mu / 2, k))[0]
+    from perceiver_edu.exercises.ch03 import alias_reference
+    assert run_checker("3.1", alias_reference)[0]
 
 
 @pytest.mark.parametrize("wrong, expected", [
-    (lambda k, mu: torch.linspace(1.0, mu, k), "max_freq / 2"),
-    (lambda k, mu: torch.linspace(0.0, mu / 2, k), "start at 0"),
-    (lambda k, mu: torch.logspace(0.0, math.log10(mu / 2), k), "geometrically"),
-    (lambda k, mu: torch.linspace(1.0, mu / 2, k + 1), "expected K"),
+    (lambda f, mu: f, "above the Nyquist frequency"),
+    (lambda f, mu: abs(mu - f) if f > (mu - 1) / 2 else f, "reflected about μ"),
+    (lambda f, mu: abs(f - (mu - 1)) if f > (mu - 1) / 2 else f, "first reduce f modulo"),
+    (lambda f, mu: f / 2, "below the Nyquist frequency"),
+    (lambda f, mu: torch.tensor([f, mu]), "one number"),
 ])
 def test_3_1_names_the_mistake(wrong, expected):
     assert expected in hint("3.1", wrong)
@@ -131,3 +146,25 @@ def test_3_4_accepts_reference():
 ])
 def test_3_4_names_the_mistake(wrong, expected):
     assert expected in hint("3.4", wrong)
+
+
+# 3.5 the Fourier kernel -------------------------------------------------------------------------
+def kernel(x, x2, k, mu, raw=True, dim_sum=True, sign=-1):
+    freqs = torch.linspace(1.0, mu / 2, k, dtype=x.dtype)
+    per_dim = torch.cos((x + sign * x2).unsqueeze(-1) * freqs * math.pi).sum(-1) + (x * x2 if raw else 0)
+    return per_dim.sum(-1) if dim_sum else per_dim
+
+
+def test_3_5_accepts_reference_and_the_features_dot_product():
+    assert run_checker("3.5", kernel)[0]
+    assert run_checker("3.5", lambda x, x2, k, mu: (fourier_features(x, k, mu) * fourier_features(x2, k, mu)).sum(-1))[0]
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (lambda x, x2, k, mu: kernel(x, x2, k, mu, raw=False), "add x_d · x'_d"),
+    (lambda x, x2, k, mu: kernel(x, x2, k, mu, sign=1), "*difference*"),
+    (lambda x, x2, k, mu: kernel(x, x2, k, mu, dim_sum=False), "sum over the d"),
+    (lambda x, x2, k, mu: kernel(x, x2, k, 2 * mu), "not to max_freq"),
+])
+def test_3_5_names_the_mistake(wrong, expected):
+    assert expected in hint("3.5", wrong)

@@ -1,9 +1,11 @@
 """Each chapter-4 checker accepts the reference answer and names typical mistakes."""
 import pytest
+import torch
 
 from perceiver_edu.model.blocks import CrossAttention, LatentTransformer
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.model.perceiver import Perceiver
+from perceiver_edu.exercises.ch04 import PAPER_SIZES
+from perceiver_edu.model.perceiver import Perceiver, PerceiverConfig
 
 
 def hint(id, answer):
@@ -113,29 +115,61 @@ def test_4_3_names_the_mistake(wrong, expected):
     assert expected in hint("4.3", wrong)
 
 
-# 4.4 forward loop -----------------------------------------------------------------------------
-def forward(model, x, pick=None, softmax=False):
+# 4.4 logits after every repeat ---------------------------------------------------------------
+def per_repeat(model, x, pick=None, latent_transformer=True, restart=False, no_mean=False):
     latents = model.latents.expand(x.shape[0], -1, -1)
-    maps = []
+    out = []
     for i in range(model.config.num_cross_attends):
         j = min(i, len(model.cross_attends) - 1) if pick is None else pick
-        latents, scores = model.cross_attends[j](latents, x, return_scores=True)
-        maps.append(scores.softmax(-1).mean(1) if softmax else scores.mean(1))
-        latents = model.latent_transformers[min(i, len(model.latent_transformers) - 1)](latents)
-    return model.head(latents.mean(dim=1)), maps
+        latents = model.cross_attends[j](latents, x)
+        if latent_transformer:
+            latents = model.latent_transformers[min(i, len(model.latent_transformers) - 1)](latents)
+        out.append(model.head(latents) if no_mean else model.head(latents.mean(dim=1)))
+        if restart:
+            latents = model.latents.expand(x.shape[0], -1, -1)
+    return out
 
 
 def test_4_4_accepts_reference():
-    assert run_checker("4.4", forward)[0]
-    assert run_checker("4.4", lambda model, x: model(x, return_attention=True))[0]
+    assert run_checker("4.4", per_repeat)[0]
 
 
 @pytest.mark.parametrize("wrong, expected", [
-    (lambda model, x: forward(model, x, pick=0), "reused the first one everywhere"),
-    (lambda model, x: forward(model, x, softmax=True), "pre-softmax"),
-    (lambda model, x: forward(model, x)[0], "return the pair"),
-    (lambda model, x: (forward(model, x)[0], forward(model, x)[1][:1]), "one map per cross-attend"),
-    (lambda model, x: (forward(model, x)[0] * 2, forward(model, x)[1]), "maps are right but the logits"),
+    (lambda model, x: per_repeat(model, x, pick=0), "reused the first one everywhere"),
+    (lambda model, x: per_repeat(model, x, pick=-1), "has its own cross-attention block"),
+    (lambda model, x: per_repeat(model, x, latent_transformer=False), "followed by the latent transformer"),
+    (lambda model, x: per_repeat(model, x, restart=True), "continues from the latents"),
+    (lambda model, x: per_repeat(model, x, no_mean=True), "average the latents"),
+    (lambda model, x: per_repeat(model, x)[-1], "one (B, classes) tensor of logits per repeat"),
+    (lambda model, x: per_repeat(model, x)[-1:], "one logits tensor per repeat"),
 ])
 def test_4_4_names_the_mistake(wrong, expected):
     assert expected in hint("4.4", wrong)
+
+
+# 4.5 the count at another widening, predicted -----------------------------------------------
+def paper_count(widening, *, cross_widening=None, n_latent=1, head=True):
+    """The formula of the notebook's solution, with switches for the typical slips."""
+    d, c, w, depth, classes = 1024, 261, widening, 6, 1000
+    cw = widening if cross_widening is None else cross_widening
+    self_attend = (4 + 2 * w) * d * d + (9 + w) * d
+    cross = (2 + 2 * cw) * d * d + 2 * c * d + (9 + cw) * d + 2 * c
+    return 512 * d + 2 * cross + n_latent * depth * self_attend + (2 * d + d * classes + classes if head else 0)
+
+
+def test_4_5_accepts_the_formula_and_the_count():
+    assert run_checker("4.5", paper_count)[0]
+    with torch.device("meta"):
+        assert run_checker("4.5", lambda w: n_params(Perceiver(PerceiverConfig(widening=w, **PAPER_SIZES))))[0]
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (lambda w: paper_count(w, cross_widening=4), "cross-attend's MLP widens too"),
+    (lambda w: paper_count(w, n_latent=8), "one* latent transformer"),
+    (lambda w: paper_count(w, head=False), "head is missing"),
+    (lambda w: paper_count(4), "count at widening 4"),
+    (lambda w: paper_count(w) + 1000, "within 1 %"),
+    (lambda w: "lots", "return the number"),
+])
+def test_4_5_names_the_mistake(wrong, expected):
+    assert expected in hint("4.5", wrong)

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from perceiver_edu.exercises import run_checker
-from perceiver_edu.plots.attention_maps import attention_center_of_mass, map_image_correlation, softmax_weights
+from perceiver_edu.exercises.ch06 import shift_outcome
+from perceiver_edu.plots.attention_maps import (attention_center_of_mass, attention_maps, map_image_correlation,
+                                              softmax_weights)
 
 
 def hint(id, *answer):
@@ -14,27 +16,63 @@ def hint(id, *answer):
     return message
 
 
-# 6.1 softmax weights ----------------------------------------------------------------------------
-def manual_softmax(scores):
-    shifted = scores - scores.max(dim=-1, keepdim=True).values
-    return shifted.exp() / shifted.exp().sum(dim=-1, keepdim=True)
+# 6.1 attention centres after a shift, predicted -------------------------------------------------
+def centre_shift(model, images, shift, roll=False, rows=False, axis=1, sign=1.0):
+    if roll:
+        moved = torch.roll(images, shifts=shift, dims=-1)
+    else:
+        moved = torch.zeros_like(images)
+        if rows:
+            moved[..., shift:, :] = images[..., :-shift, :]
+        else:
+            moved[..., shift:] = images[..., :-shift]
+    _, before = attention_maps(model, images)
+    _, after = attention_maps(model, moved)
+    shape = images.shape[-2:]
+    return [sign * (attention_center_of_mass(softmax_weights(b), shape)
+                    - attention_center_of_mass(softmax_weights(a), shape))[..., axis].mean().item()
+            for a, b in zip(before, after)]
 
 
-def test_6_1_accepts_reference_and_a_manual_softmax():
-    assert run_checker("6.1", softmax_weights)[0]
-    assert run_checker("6.1", manual_softmax)[0]
+def naive_centre_column(weights, width):
+    """Column of the centre of mass by a loop over the pixels, for one map (M,)."""
+    total = sum(float(v) for v in weights)
+    return sum(float(v) * (m % width) for m, v in enumerate(weights)) / total
+
+
+def test_6_1_reference_matches_a_naive_centre():
+    torch.manual_seed(0)
+    weights = torch.rand(2, 3, 8 * 8)
+    com = attention_center_of_mass(weights, (8, 8))
+    assert math.isclose(com[1, 2, 1].item(), naive_centre_column(weights[1, 2], 8), rel_tol=1e-5)
+
+
+def test_6_1_accepts_reference_and_checks_the_prediction():
+    assert run_checker("6.1", centre_shift)[0]
+    assert run_checker("6.1", centre_shift, "does not follow", [-0.3, -0.5], 3)[0]
+    assert run_checker("6.1", centre_shift, "does not follow", [-1.05, -0.7], 3)[0]  # moving back counts too
+    assert run_checker("6.1", centre_shift, "with the image", [2.9, 1.0], 3)[0]
+    assert shift_outcome(1.5, 3) == "part of the way" and shift_outcome(-1.5, 3) == "does not follow"
 
 
 @pytest.mark.parametrize("wrong, expected", [
-    (lambda s: s.softmax(dim=-2), "wrong axis"),
-    (lambda s: s.exp() / s.exp().sum(dim=-1, keepdim=True), "exp overflows"),
-    (lambda s: s / s.sum(dim=-1, keepdim=True), "exponentiate first"),
-    (lambda s: (s / math.sqrt(s.shape[-1])).softmax(dim=-1), "no extra scaling"),
-    (lambda s: s.softmax(dim=-1)[..., 0], "shape"),
-    (lambda s: s.exp(), "did not normalise"),
+    (lambda m, x, s: centre_shift(m, x, s, roll=True), "torch.roll"),
+    (lambda m, x, s: centre_shift(m, x, s, rows=True), "moved the image down"),
+    (lambda m, x, s: centre_shift(m, x, s, axis=0), "change of the row"),
+    (lambda m, x, s: centre_shift(m, x, s, sign=-1.0), "sign is reversed"),
+    (lambda m, x, s: centre_shift(m, x, s)[0], "one number per cross-attend"),
 ])
 def test_6_1_names_the_mistake(wrong, expected):
     assert expected in hint("6.1", wrong)
+
+
+@pytest.mark.parametrize("predicted, measured, expected", [
+    ("with the image", [-0.3, 0.0], "'does not follow', not 'with the image'"),
+    ("does not follow", [2.5, 0.0], "'with the image', not 'does not follow'"),
+    ("somewhere", [0.0, 0.0], "should be one of"),
+])
+def test_6_1_names_a_wrong_prediction(predicted, measured, expected):
+    assert expected in hint("6.1", centre_shift, predicted, measured, 3)
 
 
 # 6.2 centre of mass -----------------------------------------------------------------------------

@@ -78,3 +78,39 @@ def added(images, perm, k, mu):
 ])
 def test_7_2_names_the_mistake(wrong, expected):
     assert expected in hint("7.2", wrong)
+
+
+# 7.3 positions left in place ---------------------------------------------------------------------------
+def slot_bytes(images, perm, num_bands, max_freq):
+    return image_to_bytes(permute_pixels(images, perm), num_bands, max_freq)
+
+
+def slot_bytes_by_hand(images, perm, k, mu):
+    b, c, h, w = images.shape
+    rows = []
+    for m, src in enumerate(perm.tolist()):  # slot m holds pixel src; its features are those of slot m
+        value = images[:, :, src // w, src % w]  # (B, C)
+        rows.append(torch.cat([value, image_to_bytes(torch.zeros(1, 1, h, w), k, mu)[0, m, 1:].expand(b, -1)], -1))
+    return torch.stack(rows, dim=1)
+
+
+def test_7_3_accepts_reference_and_a_loop():
+    assert run_checker("7.3", slot_bytes)[0]
+    assert run_checker("7.3", slot_bytes_by_hand)[0]
+
+
+def permute_in_place(images, perm, k, mu):
+    images.copy_(permute_pixels(images, perm))
+    return image_to_bytes(images, k, mu)
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (reference_bytes, "exercise 7.2"),
+    (positions_only, "left the pixels in place"),
+    (lambda x, p, k, mu: slot_bytes(x, p.argsort(), k, mu), "inverse permutation"),
+    (lambda x, p, k, mu: image_to_bytes(x, k, mu), "unpermuted"),
+    (added, "do not add them"),
+    (permute_in_place, "in place"),
+])
+def test_7_3_names_the_mistake(wrong, expected):
+    assert expected in hint("7.3", wrong)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from perceiver_edu.exercises import run_checker
 from perceiver_edu.exercises.ch08 import frame_signal
-from perceiver_edu.inputs.audio import audio_to_bytes
+from perceiver_edu.inputs.audio import audio_patches, audio_to_bytes
 from perceiver_edu.model.position import fourier_features
 
 
@@ -72,3 +72,35 @@ def test_8_2_accepts_reference():
 ])
 def test_8_2_names_the_mistake(wrong, expected):
     assert expected in hint("8.2", wrong)
+
+
+# 8.3 patches of samples ------------------------------------------------------------------------------
+def patches_by_hand(waves, patch):
+    b, t = waves.shape
+    return torch.stack([torch.stack([waves[i, j * patch:(j + 1) * patch] for j in range(t // patch)])
+                        for i in range(b)])
+
+
+def test_8_3_accepts_reference_and_a_loop():
+    assert run_checker("8.3", audio_patches)[0]
+    assert run_checker("8.3", patches_by_hand)[0]
+
+
+def strided(w, p):
+    m = w.shape[1] // p
+    return w[:, :m * p].reshape(len(w), p, m).transpose(1, 2)
+
+
+def padded(w, p):
+    return F.pad(w, (0, -w.shape[1] % p)).reshape(len(w), -1, p)
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (strided, "consecutive"),
+    (lambda w, p: audio_patches(w, p).transpose(1, 2), "one patch per row"),
+    (padded, "drop the last"),
+    (lambda w, p: w.unfold(-1, p, 1), "must not overlap"),
+    (lambda w, p: w[:, w.shape[1] % p:].reshape(len(w), -1, p), "first T % P"),
+])
+def test_8_3_names_the_mistake(wrong, expected):
+    assert expected in hint("8.3", wrong)

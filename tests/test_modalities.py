@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from perceiver_edu.inputs.audio import (audio_byte_channels, audio_to_bytes, hz_to_mel, log_mel_spectrogram,
-                                        mel_filterbank, mel_to_hz, spectrogram_byte_channels, spectrogram_to_bytes)
+from perceiver_edu.inputs.audio import (audio_byte_channels, audio_patches, audio_to_bytes, hz_to_mel,
+                                        log_mel_spectrogram, mel_filterbank, mel_to_hz, patched_audio_byte_channels,
+                                        patched_audio_to_bytes, spectrogram_byte_channels, spectrogram_to_bytes)
 from perceiver_edu.inputs.points import point_byte_channels, points_to_bytes
 
 
@@ -28,6 +29,34 @@ def test_audio_to_bytes_against_naive():
             x = -1 + 2 * t / 6
             assert out[b, t, 0] == wave[b, t]
             np.testing.assert_allclose(out[b, t, 1:].numpy(), naive_features([x], 3, 7), atol=1e-12)
+
+
+@pytest.mark.parametrize("t, patch", [(12, 4), (13, 4), (7, 7), (5, 1)])
+def test_audio_patches_against_a_naive_loop(t, patch):
+    wave = torch.randn(3, t, dtype=torch.float64, generator=torch.Generator().manual_seed(t))
+    out = audio_patches(wave, patch)
+    assert out.shape == (3, t // patch, patch)
+    for b in range(3):
+        for j in range(t // patch):
+            for i in range(patch):
+                assert out[b, j, i] == wave[b, j * patch + i]  # consecutive samples; the last t % patch dropped
+
+
+def test_patched_audio_to_bytes_against_naive():
+    wave = torch.randn(2, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    out = patched_audio_to_bytes(wave, 3, num_bands=2, max_freq=3)  # 3 patches of 3 samples, 1 dropped
+    assert out.shape == (2, 3, 3 + 2 * 2 + 1) and out.shape[-1] == patched_audio_byte_channels(3, 2)
+    for b in range(2):
+        for j in range(3):
+            assert torch.equal(out[b, j, :3], wave[b, 3 * j:3 * j + 3])
+            np.testing.assert_allclose(out[b, j, 3:].numpy(), naive_features([-1 + j], 2, 3), atol=1e-12)
+    assert torch.equal(patched_audio_to_bytes(wave, 1, 2, 10.0), audio_to_bytes(wave, 2, 10.0))  # P = 1: samples
+
+
+@pytest.mark.parametrize("patch", [0, 11, 2.5, True])
+def test_audio_patches_refuse_a_bad_patch_size(patch):
+    with pytest.raises(ValueError, match="samples per patch"):
+        audio_patches(torch.zeros(2, 10), patch)
 
 
 def test_spectrogram_to_bytes_against_naive():

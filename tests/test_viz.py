@@ -163,6 +163,13 @@ def test_figures_draw_with_agg(model, images):
     fig.canvas.draw()
 
 
+def test_centre_labels_do_not_overlap():
+    centres = torch.tensor([[5.0, 5.0], [5.2, 5.1], [9.0, 9.0], [5.0, 6.4], [5.0, 6.6]])  # (N, 2)
+    fig = viz.plot_centers_of_mass({"latents": centres})
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert labels == ["0", "2", "4"]  # 1 sits on 0; 3 is 1.4 px from 0; 4 is 1.6 px from 0 and far from 2
+
+
 def test_figure_errors(model, images):
     _, maps = viz.attention_maps(model, images)
     with pytest.raises(IndexError, match="cross-attend 5"):

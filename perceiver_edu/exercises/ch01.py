@@ -7,48 +7,83 @@ the typical mistakes one by one so that the hint can name the one that was made.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 
 from ..model.attention import MultiHeadAttention, attention
 from .core import Hint, exercise
 from .helpers import close, expect_tensor, randn
 
 
-# (q shape, k shape): no batch, one batch axis, batch and head axes; N != M and d != 1 everywhere.
-SCORE_SHAPES = [((4, 8), (6, 8)), ((2, 3, 16), (2, 5, 16)), ((2, 2, 3, 5), (2, 2, 7, 5))]
+def query_gradient_norms_reference(q, k, c, *, scaled: bool, mistake: str | None = None):
+    """Per-query norm of dL/dq for L = sum(softmax(q kᵀ [/ √d]) * c), optionally with one typical mistake."""
+    q = q.detach().clone().requires_grad_(True)  # (N, d)
+    scores = q @ k.transpose(-2, -1)  # (N, M)
+    if mistake == "flipped":
+        scaled = not scaled
+    if scaled:
+        scores = scores / (q.shape[-1] if mistake == "by_d" else math.sqrt(q.shape[-1]))
+    weights = scores.softmax(dim=0 if mistake == "softmax_over_queries" else -1)
+    (grad,) = torch.autograd.grad((weights * c).sum(), q)  # (N, d)
+    return grad.norm(dim=-1)  # (N,)
 
 
-@exercise("1.1", "Scaled scores Q Kᵀ / √d", difficulty=1, chapter=1,
-          teaches="the product of queries with keys and the 1/√d scaling")
-def check_scores(scores):
-    for seed, (qs, ks) in enumerate(SCORE_SHAPES):
-        q, k = randn(*qs, seed=seed), randn(*ks, seed=100 + seed)
-        want = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., N, M)
-        got = expect_tensor(scores(q.clone(), k.clone()), "scores(q, k)")
-        if got.shape != want.shape:
-            if got.shape == want.transpose(-2, -1).shape:
-                raise Hint(f"shape (..., N, M) = {tuple(want.shape)} expected (one row per query), got "
-                           f"{tuple(got.shape)}: compute q @ kᵀ, not k @ qᵀ")
-            raise Hint(f"shape (..., N, M) = {tuple(want.shape)} expected for q {tuple(qs)} and k {tuple(ks)}, "
-                       f"got {tuple(got.shape)}: transpose the last two axes of k (k.transpose(-2, -1))")
-        if close(got, want):
-            continue
-        d = q.shape[-1]
-        raw = q @ k.transpose(-2, -1)
-        if close(got, raw):
-            raise Hint("forgot the scaling: divide q @ kᵀ by √d, where d = q.shape[-1]")
-        if close(got, raw / d):
-            raise Hint("divided by d instead of √d: use math.sqrt(d)")
-        if close(got, raw * math.sqrt(d)):
-            raise Hint("multiplied by √d: divide by it instead")
-        if close(got, want.softmax(-1)):
-            raise Hint("return the scores *before* the softmax")
-        raise Hint(f"values differ from q kᵀ/√d (max difference {(got - want).abs().max().item():.3g})")
+@exercise("1.1", "Predict, then measure: softmax gradients with and without 1/√d", difficulty=2, chapter=1,
+          teaches="autograd through the softmax; without the 1/√d most queries get almost no gradient")
+def check_query_gradient_norms(fn):
+    mistakes = {
+        "flipped": "scaled=True must divide the scores q kᵀ by √d, and scaled=False must leave them as they are",
+        "by_d": "divided by d instead of √d",
+        "softmax_over_queries": "the softmax runs over the keys (the last axis, dim=-1), not over the queries",
+    }
+    for seed, (n, m, d) in enumerate([(5, 7, 4), (6, 3, 16), (4, 9, 9)]):
+        q, k, c = randn(n, d, seed=seed, scale=2.0), randn(m, d, seed=10 + seed), randn(n, m, seed=20 + seed)
+        for scaled in (True, False):
+            want = query_gradient_norms_reference(q, k, c, scaled=scaled)
+            got = expect_tensor(fn(q.clone(), k.clone(), c.clone(), scaled=scaled),
+                                f"query_gradient_norms(q, k, c, scaled={scaled})").detach()
+            if got.shape != want.shape:
+                if got.numel() == 1:
+                    raise Hint(f"one norm per query: shape (N,) = ({n},) expected, got {tuple(got.shape)}; "
+                               f"take the norm of each row of the gradient, grad.norm(dim=-1)")
+                if got.shape == (n, m):
+                    raise Hint(f"shape (N, M) = {(n, m)}: that is a gradient with respect to the scores or weights; "
+                               f"take it with respect to the queries q (shape (N, d)), then one norm per row")
+                if got.shape == (n, d):
+                    raise Hint(f"you returned the gradient itself, shape (N, d) = {(n, d)}; return the norm of each "
+                               f"of its rows, shape (N,)")
+                raise Hint(f"shape (N,) = ({n},) expected for q {(n, d)}, got {tuple(got.shape)}")
+            if close(got, want, atol=1e-5):
+                continue
+            for mistake, hint in mistakes.items():
+                if close(got, query_gradient_norms_reference(q, k, c, scaled=scaled, mistake=mistake), atol=1e-5):
+                    raise Hint(hint)
+            raise Hint(f"with scaled={scaled} your norms differ from those of dL/dq for L = Σ softmax(scores) · c "
+                       f"(max difference {(got - want).abs().max().item():.3g})")
+
+
+@contextmanager
+def library_softmax_off():
+    """While the learner's code runs, torch's softmax (and the fused attention) raise a Hint."""
+    def refuse(*args, **kwargs):
+        raise Hint("write the softmax yourself, with exp(): torch's softmax and scaled_dot_product_attention are "
+                   "switched off while this exercise is checked (it is about the numerically safe softmax)")
+    switched = [(torch, "softmax"), (torch.Tensor, "softmax"), (F, "softmax"), (torch.special, "softmax"),
+                (F, "scaled_dot_product_attention")]
+    saved = [getattr(owner, name) for owner, name in switched]
+    try:
+        for owner, name in switched:
+            setattr(owner, name, refuse)
+        yield
+    finally:
+        for (owner, name), original in zip(switched, saved):
+            setattr(owner, name, original)
 
 
 @exercise("1.2", "Attention: softmax(Q Kᵀ / √d) V", difficulty=2, chapter=1,
-          teaches="the softmax over the keys and the weighted sum of the values")
+          teaches="a softmax of your own from exp(), safe for large scores, over the keys; the weighted sum of the values")
 def check_attention(fn):
     # (q, k, v) shapes: d_v != d and N != M so that mix-ups show in the shapes.
     cases = [((3, 8), (5, 8), (5, 4), 1.0), ((2, 4, 16), (2, 6, 16), (2, 6, 3), 1.0),
@@ -56,7 +91,8 @@ def check_attention(fn):
     for seed, (qs, ks, vs, scale) in enumerate(cases):
         q, k, v = randn(*qs, seed=seed, scale=scale), randn(*ks, seed=10 + seed, scale=scale), randn(*vs, seed=20 + seed)
         want_out, want_w, _ = attention(q, k, v)
-        result = fn(q.clone(), k.clone(), v.clone())
+        with library_softmax_off():
+            result = fn(q.clone(), k.clone(), v.clone())
         if not isinstance(result, tuple) or len(result) != 2:
             raise Hint("return the pair (out, weights)")
         out, w = expect_tensor(result[0], "out"), expect_tensor(result[1], "weights")

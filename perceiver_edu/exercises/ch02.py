@@ -8,33 +8,55 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from ..model.blocks import CrossAttention
 from .core import Hint, exercise
-from .helpers import close, expect_tensor, randn
+from .helpers import close, expect_number, expect_tensor, randn
 
 
-@exercise("2.1", "One latent array for the whole batch", difficulty=1, chapter=2,
-          teaches="the learned latent array (N, D) is shared by every example: expand, don't copy")
-def check_batch_latents(fn):
-    for seed, (b, n, d) in enumerate([(3, 4, 8), (1, 5, 2), (7, 16, 32)]):
-        latents = nn.Parameter(randn(n, d, seed=seed))
-        got = expect_tensor(fn(latents, b), f"batch_latents(latents, {b})")
-        if got.shape != (b, n, d):
-            if got.shape == (1, n, d) and b != 1:
-                raise Hint(f"shape (B, N, D) = {(b, n, d)} expected, got (1, N, D): after adding the batch axis, "
-                           f"expand it to B with .expand(B, -1, -1)")
-            raise Hint(f"shape (B, N, D) = {(b, n, d)} expected for latents {(n, d)} and B = {b}, "
-                       f"got {tuple(got.shape)}")
-        if not torch.equal(got.detach(), latents.detach().expand(b, n, d)):
-            raise Hint("every example of the batch must get the same latent array, unchanged")
-        if not got.requires_grad:
-            raise Hint("the result no longer carries gradients to the latent array: don't .detach() or "
-                       "copy it through .data / numpy; the latents are learned")
-        if b > 1 and (got.data_ptr() != latents.data_ptr() or got.stride(0) != 0):
-            raise Hint("the values are right but you copied the latent array B times (.repeat or .clone?): "
-                       ".expand(B, -1, -1) makes a view that shares its memory, at no cost")
+def crossover_reference(num_latents: int, num_layers: int) -> int:
+    """Smallest M at which L self-attention layers over M inputs have more score entries (L·M²) than one
+    cross-attend from N latents plus L latent self-attention layers (N·M + L·N²)."""
+    n, layers = num_latents, num_layers
+    root = n * (1 + math.sqrt(1 + 4 * layers**2)) / (2 * layers)  # L M² = N M + L N²
+    m = math.floor(root)
+    while layers * m * m <= n * m + layers * n * n:  # the first whole M strictly past the root
+        m += 1
+    return m
+
+
+def _smallest(cost_self, cost_perceiver) -> int:
+    m = 1
+    while cost_self(m) <= cost_perceiver(m):
+        m += 1
+    return m
+
+
+@exercise("2.1", "Predict, then measure: when cross-attention pays off", difficulty=2, chapter=2,
+          teaches="counting score entries: L·M² for a Transformer on the inputs, N·M + L·N² for the Perceiver")
+def check_crossover(fn):
+    for n, layers in [(64, 4), (128, 1), (512, 6), (10, 3)]:
+        want = crossover_reference(n, layers)
+        got_value = expect_number(fn(n, layers), f"crossover_inputs({n}, {layers}), the number of inputs M,")
+        if got_value == want:
+            continue
+        wrong = {
+            "no_latent_layers": (_smallest(lambda m: layers * m * m, lambda m: n * m),
+                                 "the Perceiver also runs its L latent self-attention layers: L·N² more score entries"),
+            "no_cross_attend": (_smallest(lambda m: layers * m * m, lambda m: layers * n * n),
+                                "the Perceiver's cross-attend has N·M score entries of its own"),
+            "one_self_layer": (_smallest(lambda m: m * m, lambda m: n * m + layers * n * n),
+                               "the Transformer on the inputs has L layers too: L·M² score entries"),
+            "equal": (want - 1, "strictly cheaper: at the M you returned both cost the same or the Perceiver costs more"),
+        }
+        for value, hint in wrong.values():
+            if got_value == value:
+                raise Hint(hint)
+        if got_value != round(got_value) and abs(got_value - want) < 1:
+            raise Hint(f"{got_value:g} is where the two costs are equal; return the smallest whole number of inputs "
+                       f"M at which the Perceiver is strictly cheaper")
+        raise Hint(f"for N = {n} latents and L = {layers} layers expected M = {want} (L·M² > N·M + L·N² first holds "
+                   f"there), got {got_value:g}")
 
 
 def _cross_attend_reference(latents, inputs, w_q, w_k, w_v, mistake: str | None = None):

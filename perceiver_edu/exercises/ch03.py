@@ -1,4 +1,4 @@
-"""Chapter 3 exercises: Fourier position features, byte arrays, learned positions.
+"""Chapter 3 exercises: aliases, Fourier position features, byte arrays, learned positions, the Fourier kernel.
 
 Each checker calls the learner's answer on seeded random inputs of several shapes, compares it
 with the package's reference (:mod:`perceiver_edu.model.position`, :mod:`perceiver_edu.inputs.images`) and,
@@ -13,40 +13,56 @@ import torch
 from ..inputs.images import image_to_bytes
 from ..model.position import fourier_features, num_fourier_channels
 from .core import Hint, exercise
-from .helpers import close, expect_tensor
+from .helpers import close, expect_number, expect_tensor
 
 
 # -- 3.1 ---------------------------------------------------------------------------------------
-def _wrong_bands(num_bands: int, max_freq: float) -> dict[str, tuple[torch.Tensor, str]]:
-    k = num_bands
-    return {
-        "to_mu": (torch.linspace(1.0, max_freq, k),
-                  "your bands end at max_freq; they should end at max_freq / 2 (the paper's Nyquist frequency)"),
-        "from_zero": (torch.linspace(0.0, max_freq / 2, k),
-                      "your bands start at 0; the lowest band is f = 1 (one full period across [-1, 1])"),
-        "geometric": (torch.logspace(0.0, math.log10(max_freq / 2), k),
-                      "your bands are spaced geometrically (logspace); the paper spaces them linearly "
-                      "(torch.linspace)"),
-        "arange": (torch.arange(1, k + 1, dtype=torch.float32),
-                   "your bands are 1, 2, 3, ...; spread K bands evenly from 1 to max_freq / 2 instead"),
-    }
+def alias_reference(f: float, num_samples: int) -> float:
+    """The band in [0, (μ-1)/2] whose samples on ``position_grid((μ,))`` equal band ``f``'s up to sign."""
+    period = num_samples - 1                  # μ - 1 gaps of 2/(μ - 1) between the μ grid points
+    r = math.fmod(abs(f), 2 * period)         # bands f and f + 2(μ-1) give identical samples
+    if r > period:
+        r = 2 * period - r                    # band -g is band g up to sign
+    return period - r if r > period / 2 else r   # band (μ-1) - g is band g up to sign
 
 
-@exercise("3.1", "The frequency bands f_k", difficulty=1, chapter=3,
-          teaches="K bands spaced linearly from 1 to the Nyquist frequency μ/2")
-def check_band_frequencies(fn):
-    for num_bands, max_freq in [(4, 28.0), (6, 64.0), (3, 10.0)]:
-        want = torch.linspace(1.0, max_freq / 2, num_bands)  # (K,)
-        got = expect_tensor(fn(num_bands, max_freq), f"band_frequencies({num_bands}, {max_freq})")
-        if got.shape != want.shape:
-            raise Hint(f"expected K = {num_bands} bands, shape {tuple(want.shape)}, got {tuple(got.shape)}")
-        got = got.float()
-        if close(got, want):
+def _grid_gap(f: float, g: float, num_samples: int) -> float:
+    """Largest difference, up to sign, between bands f and g on the μ-point grid (sines and cosines)."""
+    x = torch.linspace(-1, 1, num_samples, dtype=torch.float64)
+    gap = 0.0
+    for wave in (torch.sin, torch.cos):
+        a, b = wave(f * math.pi * x), wave(g * math.pi * x)
+        gap = max(gap, min((a - b).abs().max().item(), (a + b).abs().max().item()))
+    return gap
+
+
+@exercise("3.1", "The alias of a band above Nyquist", difficulty=2, chapter=3,
+          teaches="on a grid of μ samples, band f and band (μ-1)-f (and f + 2(μ-1)) give the same samples")
+def check_alias_band(fn):
+    # (f, μ): below Nyquist, just above, between Nyquist and μ-1, beyond μ-1, beyond 2(μ-1), non-integer.
+    for f, mu in [(3.0, 28), (20.0, 28), (14.0, 28), (12.0, 16), (40.0, 16), (50.0, 16),
+                  (17.428571, 32), (24.0, 32)]:
+        nyquist, period = (mu - 1) / 2, mu - 1
+        want = alias_reference(f, mu)
+        got = expect_number(fn(f, mu), f"alias_band({f:g}, {mu}), a band,")
+        if abs(got - want) < 1e-4:
             continue
-        for wrong, hint in _wrong_bands(num_bands, max_freq).values():
-            if close(got, wrong):
-                raise Hint(hint)
-        raise Hint(f"for K={num_bands}, μ={max_freq} expected {want.tolist()}, got {got.tolist()}")
+        if f <= nyquist:
+            raise Hint(f"band {f:g} lies below the Nyquist frequency (μ-1)/2 = {nyquist:g} of a {mu}-point grid: "
+                       f"it is its own alias; return it unchanged")
+        if abs(got - f) < 1e-4:
+            raise Hint(f"band {f:g} lies above the Nyquist frequency (μ-1)/2 = {nyquist:g} of a {mu}-point grid, "
+                       f"so on the grid it equals a band below it: return that band, not f")
+        if abs(got - abs(mu - f)) < 1e-4:
+            raise Hint(f"you reflected about μ = {mu}; the grid has μ-1 = {period} gaps of 2/(μ-1), so the "
+                       f"reflection is f -> (μ-1) - f")
+        if abs(got - abs(f - period)) < 1e-4 and f > period:
+            raise Hint(f"{got:g} is itself above Nyquist ({nyquist:g}): for f beyond μ-1, first reduce f modulo "
+                       f"2(μ-1) = {2 * period} (bands f and f + 2(μ-1) give identical samples), then reflect")
+        if got < -1e-9 or got > nyquist + 1e-6:
+            raise Hint(f"an alias lies in [0, (μ-1)/2] = [0, {nyquist:g}]; alias_band({f:g}, {mu}) returned {got:g}")
+        raise Hint(f"on the {mu}-point grid, band {f:g} and your band {got:g} do not give the same samples up to "
+                   f"sign (largest difference {_grid_gap(f, got, mu):.2f}); expected band {want:g}")
 
 
 # -- 3.2 ---------------------------------------------------------------------------------------
@@ -212,3 +228,46 @@ def check_learned_positions(cls):
         else:
             raise Hint(f"a batch with M={m + 3} elements went through a table built for M={m}: raise a "
                        f"ValueError that names both sizes")
+
+
+# -- 3.5 ---------------------------------------------------------------------------------------
+def _kernel_variant(x, x2, num_bands, max_freq, mistake=None):
+    """<φ(x), φ(x')> from the cosines of the differences, optionally with one typical mistake."""
+    top = max_freq if mistake == "to_mu" else max_freq / 2
+    freqs = torch.linspace(1.0, top, num_bands, dtype=x.dtype)  # (K,)
+    scale = 1.0 if mistake == "no_pi" else math.pi
+    delta = (x + x2) if mistake == "sum" else (x - x2)  # (..., d)
+    per_dim = torch.cos(delta.unsqueeze(-1) * freqs * scale).sum(-1)  # (..., d)
+    if mistake != "no_raw":
+        per_dim = per_dim + x * x2
+    return per_dim if mistake == "no_dim_sum" else per_dim.sum(-1)  # (...)
+
+
+@exercise("3.5", "The Fourier kernel from cosines of differences", difficulty=2, chapter=3,
+          teaches="<φ(x), φ(x')> = Σ_d [Σ_k cos(f_k π (x_d - x'_d)) + x_d x'_d]: a function of the offset")
+def check_fourier_kernel(fn):
+    mistakes = {
+        "no_raw": "the raw coordinates are channels too: add x_d · x'_d for every dimension",
+        "sum": "sin a sin b + cos a cos b = cos(a - b): the cosine of the *difference* of the angles, not their sum",
+        "no_pi": "missing π: the angles are f_k π x_d",
+        "to_mu": "the bands run from 1 to max_freq / 2, not to max_freq",
+    }
+    g = torch.Generator().manual_seed(35)
+    for (shape, num_bands, max_freq) in [((5, 1), 4, 16.0), ((3, 4, 2), 6, 28.0), ((7, 3), 3, 10.0)]:
+        x = torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1  # (..., d) in [-1, 1]
+        x2 = torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1
+        want = (fourier_features(x, num_bands, max_freq) * fourier_features(x2, num_bands, max_freq)).sum(-1)
+        got = expect_tensor(fn(x.clone(), x2.clone(), num_bands, max_freq), "your kernel")
+        if got.shape != want.shape:
+            if got.shape == x.shape:
+                raise Hint(f"one number per pair of positions: sum over the d = {shape[-1]} dimensions too "
+                           f"(expected shape {tuple(want.shape)}, got {tuple(got.shape)})")
+            raise Hint(f"expected shape {tuple(want.shape)} (the leading axes of x), got {tuple(got.shape)}")
+        if close(got.double(), want, atol=1e-6):
+            continue
+        for mistake, hint in mistakes.items():
+            if close(got.double(), _kernel_variant(x, x2, num_bands, max_freq, mistake), atol=1e-6):
+                raise Hint(hint)
+        raise Hint(f"differs from <φ(x), φ(x')> computed from the features (max difference "
+                   f"{(got.double() - want).abs().max().item():.3g}) for x of shape {tuple(shape)}, K={num_bands}, "
+                   f"μ={max_freq}")

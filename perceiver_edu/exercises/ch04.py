@@ -1,4 +1,5 @@
-"""Chapter 4 exercises: the latent transformer, weight sharing and the full Perceiver's forward.
+"""Chapter 4 exercises: the latent transformer, weight sharing, the full Perceiver's forward and its
+parameter count.
 
 Each checker runs the learner's answer on seeded models and inputs of several shapes, compares it
 with the package (:mod:`perceiver_edu.model.blocks`, :mod:`perceiver_edu.model.perceiver`) and, when it
@@ -158,11 +159,10 @@ def check_parameter_count(fn):
 
 
 # -- 4.4 ---------------------------------------------------------------------------------------
-def _forward_variant(model: Perceiver, x, mistake: str | None = None):
-    c = model.config
+def _per_repeat_variant(model: Perceiver, x, mistake: str | None = None):
     latents = model.latents.expand(x.shape[0], -1, -1)
-    maps = []
-    for i in range(c.num_cross_attends):
+    out = []
+    for i in range(model.config.num_cross_attends):
         if mistake == "share_first":
             cross = model.cross_attends[0]
         elif mistake == "last_for_all":
@@ -170,27 +170,32 @@ def _forward_variant(model: Perceiver, x, mistake: str | None = None):
         else:
             cross = model.cross_attends[min(i, len(model.cross_attends) - 1)]
         latent_tf = model.latent_transformers[min(i, len(model.latent_transformers) - 1)]
-        latents, scores = cross(latents, x, return_scores=True)  # scores (B, H, N, M)
-        if mistake == "softmax":
-            scores = scores.softmax(-1)
-        maps.append(scores[:, 0] if mistake == "first_head" else scores.mean(dim=1))
+        latents = cross(latents, x)
+        if mistake == "before_latent_transformer":
+            out.append(model.head(latents.mean(dim=1)))
         if mistake != "no_latent_transformer":
             latents = latent_tf(latents)
-    return model.head(latents.mean(dim=1)), maps
+        if mistake != "before_latent_transformer":
+            out.append(model.head(latents.mean(dim=1)))
+        if mistake == "restart":
+            latents = model.latents.expand(x.shape[0], -1, -1)
+    return out
 
 
-@exercise("4.4", "The iterative forward loop with weight sharing and attention maps", difficulty=3, chapter=4,
-          teaches="repeat [cross-attend -> latent transformer] with the right (shared) blocks, keep each "
-                  "cross-attend's pre-softmax scores, then the head")
+@exercise("4.4", "Logits after every repeat: the forward loop written out", difficulty=3, chapter=4,
+          teaches="repeat [cross-attend -> latent transformer] with the right (shared) blocks, carrying the "
+                  "latents over; the head can read them after any repeat")
 def check_forward(fn):
     hints = {
         "share_first": "repeats after the first must use the *second* cross-attention block "
                        "(cross_attends[min(i, len - 1)]); you reused the first one everywhere",
         "last_for_all": "the first repeat has its own cross-attention block cross_attends[0]; only later "
                         "repeats share cross_attends[1]",
-        "softmax": "the maps are the *pre-softmax* scores (return_scores=True gives them); don't apply softmax",
-        "first_head": "average the scores over the heads (dim=1) rather than taking the first head",
         "no_latent_transformer": "each cross-attend is followed by the latent transformer of that repeat",
+        "before_latent_transformer": "read the logits after the repeat's latent transformer, not between the "
+                                     "cross-attend and the latent transformer",
+        "restart": "each repeat continues from the latents the previous repeat produced; you restarted from "
+                   "the learned initial latents",
     }
     cases = [dict(num_cross_attends=3, share_weights=True, cross_heads=1),
              dict(num_cross_attends=3, share_weights=False, cross_heads=2),
@@ -203,32 +208,82 @@ def check_forward(fn):
         x = randn(2, 9, 6, seed=100 + seed)
         setting = f"num_cross_attends={kw['num_cross_attends']}, share_weights={kw['share_weights']}"
         with torch.no_grad():
-            want_logits, want_maps = model(x, return_attention=True)
+            want = _per_repeat_variant(model, x)
             result = fn(model, x.clone())
-            if not isinstance(result, tuple) or len(result) != 2:
-                raise Hint("return the pair (logits, maps)")
-            logits = expect_tensor(result[0], "logits")
-            maps = list(result[1]) if isinstance(result[1], (list, tuple)) else None
-            if maps is None:
-                raise Hint("maps should be a list with one (B, N, M) tensor per cross-attend")
-            if logits.shape != want_logits.shape:
-                raise Hint(f"logits of shape (B, classes) = {tuple(want_logits.shape)} expected, got "
-                           f"{tuple(logits.shape)}")
-            if len(maps) != len(want_maps):
-                raise Hint(f"one map per cross-attend: {len(want_maps)} expected ({setting}), got {len(maps)}")
-            for m, w in zip(maps, want_maps):
-                if expect_tensor(m, "each map").shape != w.shape:
-                    raise Hint(f"each map has shape (B, N, M) = {tuple(w.shape)}, got {tuple(m.shape)}")
-            ok = close(logits, want_logits, 1e-4) and all(close(m, w, 1e-4) for m, w in zip(maps, want_maps))
-            if ok:
+            if isinstance(result, torch.Tensor):
+                raise Hint("return a list with one (B, classes) tensor of logits per repeat, not one tensor")
+            result = list(result)
+            if len(result) != len(want):
+                raise Hint(f"one logits tensor per repeat: {len(want)} expected ({setting}), got {len(result)}")
+            for got, w in zip(result, want):
+                got = expect_tensor(got, "each repeat's logits")
+                if got.shape != w.shape:
+                    if got.dim() == 3:
+                        raise Hint("average the latents (dim=1) before the head: logits are (B, classes), "
+                                   f"got {tuple(got.shape)}")
+                    raise Hint(f"each repeat's logits have shape (B, classes) = {tuple(w.shape)}, got {tuple(got.shape)}")
+            if all(close(g, w, 1e-4) for g, w in zip(result, want)):
+                if not close(want[-1], model(x), 1e-4):  # the package's own forward is the last entry
+                    raise Hint("internal check failed: the last repeat's logits should be model(x)")
                 continue
             for mistake, hint in hints.items():
-                wl, wm = _forward_variant(model, x, mistake)
-                if close(logits, wl, 1e-4) and all(close(m, w, 1e-4) for m, w in zip(maps, wm)):
+                if all(close(g, w, 1e-4) for g, w in zip(result, _per_repeat_variant(model, x, mistake))):
                     raise Hint(f"{hint} ({setting})")
-            if not all(close(m, w, 1e-4) for m, w in zip(maps, want_maps)):
-                bad = next(i for i, (m, w) in enumerate(zip(maps, want_maps)) if not close(m, w, 1e-4))
-                raise Hint(f"map {bad} (cross-attend {bad + 1}) differs ({setting}): check which block repeat "
-                           f"{bad} uses and that the latents carry over from the previous repeat")
-            raise Hint(f"the maps are right but the logits differ ({setting}): after the last repeat, "
-                       f"head(latents.mean(dim=1))")
+            bad = next(i for i, (g, w) in enumerate(zip(result, want)) if not close(g, w, 1e-4))
+            raise Hint(f"the logits after repeat {bad + 1} differ ({setting}): check which blocks repeat {bad + 1} "
+                       f"uses and that the latents carry over from the previous repeat")
+
+
+# -- 4.5 ---------------------------------------------------------------------------------------
+PAPER_SIZES = dict(input_channels=3 + 2 * (2 * 64 + 1), num_classes=1000, num_latents=512, latent_dim=1024,
+                   num_cross_attends=8, self_attends_per_block=6, self_heads=8, cross_heads=1, share_weights=True)
+
+
+def _formula(widening: int, mistake: str | None = None) -> int:
+    s = PAPER_SIZES
+    d, c, w = s["latent_dim"], s["input_channels"], widening
+    self_attend = (4 + 2 * w) * d * d + (9 + w) * d  # LN, q/k/v/out projections, LN + MLP d -> wd -> d
+    cross_w = 4 if mistake == "cross_mlp_fixed" else w
+    cross = (2 + 2 * cross_w) * d * d + 2 * c * d + (9 + cross_w) * d + 2 * c
+    if mistake == "no_biases":
+        self_attend, cross = (4 + 2 * w) * d * d, (2 + 2 * w) * d * d + 2 * c * d
+    latent_transformer = s["self_attends_per_block"] * self_attend
+    head = 2 * d + d * s["num_classes"] + s["num_classes"]
+    n_cross, n_latent = {"unshared": (8, 8), "one_cross": (1, 1), "latent_per_repeat": (2, 8)}.get(mistake, (2, 1))
+    latents = 0 if mistake == "no_latents" else s["num_latents"] * d
+    return latents + n_cross * cross + n_latent * latent_transformer + (0 if mistake == "no_head" else head)
+
+
+@exercise("4.5", "Predict, then count: the paper-sized model at another MLP widening", difficulty=2, chapter=4,
+          teaches="the parameter formula of every block as a function of the MLP widening w, and which blocks "
+                  "weight sharing keeps")
+def check_widening_count(fn):
+    hints = {
+        "cross_mlp_fixed": "the cross-attend's MLP widens too: it has 2·w·D² weights, like the self-attends'",
+        "latent_per_repeat": "with sharing, all 8 repeats use *one* latent transformer",
+        "unshared": "with sharing there are two cross-attention blocks and one latent transformer, not one per repeat",
+        "one_cross": "with sharing there are *two* cross-attention blocks: the first is not shared",
+        "no_head": "the head is missing: LayerNorm (2·D) + Linear (D·classes + classes)",
+        "no_latents": "the learned latent array is a parameter too: N·D",
+        "no_biases": "the weights are right; the biases and LayerNorm parameters are missing",
+    }
+    for widening in (2, 1, 3, 4):
+        with torch.device("meta"):  # shapes only: no memory
+            want = count_parameters(Perceiver(PerceiverConfig(widening=widening, **PAPER_SIZES)))
+        got = fn(widening)
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, (int, float)):
+            raise Hint(f"return the number of parameters, got {type(got).__name__}")
+        if got == want:
+            continue
+        for mistake, hint in hints.items():
+            if got == _formula(widening, mistake):
+                raise Hint(f"{hint} (widening={widening}: {want:,} expected, got {got:,.0f})")
+        if abs(got - want) / want < 0.01:
+            raise Hint(f"within 1 % but not exact at widening={widening} ({got:,.0f} vs {want:,}): count the biases "
+                       f"and the LayerNorms' scale and bias too")
+        if widening != 4 and got == _formula(4):
+            raise Hint(f"that is the count at widening 4 (chapter 4's table); the MLPs' size depends on the widening "
+                       f"w: Linear(D, w·D) and Linear(w·D, D)")
+        raise Hint(f"at widening={widening} the package counts {want:,} parameters, you predicted {got:,.0f}")

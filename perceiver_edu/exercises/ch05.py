@@ -1,4 +1,5 @@
-"""Chapter 5 exercises: the training step, the accuracy, the warm-up + cosine schedule.
+"""Chapter 5 exercises: the first loss and the learning rate (predict, then measure), a training step
+from micro-batches, the accuracy, the warm-up + cosine schedule.
 
 Each checker runs the learner's function next to the package's reference
 (:mod:`perceiver_edu.training.trainer`) and, when they differ, tries the typical mistakes one by one so that
@@ -43,50 +44,139 @@ def _same(a: list, b: list, atol: float = 1e-6) -> bool:
     return all(torch.allclose(x, y, atol=atol, rtol=1e-5) for x, y in zip(a, b))
 
 
-@exercise("5.1", "One training step: forward, loss, backward, update", difficulty=2, chapter=5,
-          teaches="the four lines every training loop repeats, and why the gradients are zeroed")
+# -- 5.1 and 5.2: predict, then measure ----------------------------------------------------------
+def _number(value, what: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (float, int)):
+        raise Hint(f"{what}: a number expected, got {type(value).__name__}")
+    return float(value)
+
+
+@exercise("5.1", "Predict the loss of an untrained classifier, then measure it", difficulty=1, chapter=5,
+          teaches="cross-entropy of a uniform guess over K classes is ln K; an untrained model is close to it")
+def check_initial_loss(predicted, measured):
+    predicted = _number(predicted, "predicted_first_loss")
+    measured = _number(measured, "the measured first loss")
+    chance = math.log(10)
+    if abs(predicted - chance) < 0.05 or abs(predicted - measured) < 0.1:
+        return
+    if math.isclose(predicted, 1.0, abs_tol=0.02):
+        raise Hint("that is log10(10): cross-entropy uses the natural logarithm, so a uniform guess costs ln 10")
+    if math.isclose(predicted, 0.1, abs_tol=0.02) or math.isclose(predicted, 0.9, abs_tol=0.02):
+        raise Hint("that is a probability (1/10) or an error rate; the loss is -ln(probability of the right class)")
+    if predicted < 0.5:
+        raise Hint(f"an untrained model has not learned the classes yet: it gives each of the 10 classes about "
+                   f"the same probability, so the loss is -ln(1/10), not {predicted:.2g}")
+    if math.isclose(predicted, 10.0, abs_tol=0.5) or math.isclose(predicted, math.log(784), abs_tol=0.1):
+        raise Hint("the loss depends on the number of classes (10), not on the pixels: a uniform guess over "
+                   "K classes costs ln K")
+    raise Hint(f"measured {measured:.2f}; a uniform guess over 10 classes gives -ln(1/10) = ln 10; "
+               f"you predicted {predicted:.2f}")
+
+
+_OUTCOMES = ("lower", "same", "higher")
+
+
+def _outcome(loss: float, base: float, tolerance: float) -> str:
+    return "same" if abs(loss - base) <= tolerance else ("lower" if loss < base else "higher")
+
+
+@exercise("5.2", "Predict the effect of a 10x and a 100x learning rate, then measure it", difficulty=2, chapter=5,
+          teaches="a larger step learns faster only up to a point; far beyond it Adam's steps overshoot")
+def check_learning_rate(predicted, measured, tolerance: float = 0.05):
+    """``predicted``: {factor: "lower" | "same" | "higher"}; ``measured``: {factor: final loss}, factor 1 included."""
+    if not isinstance(predicted, dict) or not isinstance(measured, dict):
+        raise Hint("predicted and measured are dicts keyed by the factor: {10: 'lower', 100: 'higher'} and "
+                   "{1: loss, 10: loss, 100: loss}")
+    if 1 not in measured:
+        raise Hint("measured needs the loss at the original learning rate (factor 1) to compare with")
+    for factor in sorted(k for k in measured if k != 1):
+        guess = predicted.get(factor)
+        if guess not in _OUTCOMES:
+            raise Hint(f"predicted[{factor}] should be one of {_OUTCOMES}, got {guess!r}")
+        loss, base = _number(measured[factor], f"measured[{factor}]"), _number(measured[1], "measured[1]")
+        truth = _outcome(loss, base, tolerance)
+        if guess == truth:
+            continue
+        why = {"lower": "larger steps moved the weights further in the same number of steps, and they still "
+                        "went downhill",
+               "higher": "the steps are so large that they overshoot: Adam moves every weight by about lr per "
+                         "step whatever the gradient's size, so a 100x lr jumps across the valley instead of "
+                         "descending it (the loss stays near ln 10, or rises)",
+               "same": "the two runs end within the tolerance of each other"}[truth]
+        raise Hint(f"at {factor}x the learning rate the final loss was {loss:.2f} against {base:.2f}: {truth}, "
+                   f"not {guess}. Why: {why}")
+
+
+# -- 5.3 ---------------------------------------------------------------------------------------
+def _accumulated_step(model, optimizer, images, labels, micro_batches, mistake=None) -> float:
+    optimizer.zero_grad()
+    total = 0.0
+    for x, y in zip(images.chunk(micro_batches), labels.chunk(micro_batches)):
+        if mistake == "zero_grad_inside":
+            optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        if mistake != "no_division":
+            loss = loss / micro_batches
+        loss.backward()
+        total += loss.item()
+        if mistake == "step_inside":
+            optimizer.step()
+    if mistake != "step_inside":
+        optimizer.step()
+    return total
+
+
+@exercise("5.3", "One training step from micro-batches (gradient accumulation)", difficulty=2, chapter=5,
+          teaches="backward() adds into .grad: zero once, scale each micro-batch's loss, step once")
 def check_train_step(fn):
     gen = torch.Generator().manual_seed(5)
-    batches = [(torch.rand(6, 1, 8, 8, generator=gen), torch.randint(0, 10, (6,), generator=gen)) for _ in range(3)]
-    ref_model = _tiny_perceiver(0).train()
-    ref_opt = torch.optim.SGD(ref_model.parameters(), lr=0.1, momentum=0.0)
-    model = copy.deepcopy(ref_model)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0)
-    before = _params(model)
-    for i, (x, y) in enumerate(batches):
-        want = _reference_step(ref_model, ref_opt, x, y)
-        with torch.no_grad():
-            logits = model(x)
-        got = fn(model, opt, x.clone(), y.clone())
+    hints = {
+        "no_division": "the update is micro_batches times too large: divide each micro-batch's loss by "
+                       "micro_batches, so that the summed gradients equal the gradient of the batch's mean loss",
+        "zero_grad_inside": "only the last micro-batch's gradient was used: call optimizer.zero_grad() once, "
+                            "before the loop; backward() adds into .grad, which is what accumulation needs",
+        "step_inside": "you stepped after every micro-batch: that is several small steps, not one step on the "
+                       "whole batch; call optimizer.step() once, after the loop",
+    }
+    for micro_batches in (2, 3):
+        x, y = torch.rand(6, 1, 8, 8, generator=gen), torch.randint(0, 10, (6,), generator=gen)
+        ref_model = _tiny_perceiver(micro_batches).train()
+        model = copy.deepcopy(ref_model)
+        ref_opt = torch.optim.SGD(ref_model.parameters(), lr=0.5)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        start = copy.deepcopy(ref_model)
+        want = _reference_step(ref_model, ref_opt, x, y)  # one step on the whole batch
+        got = fn(model, opt, x.clone(), y.clone(), micro_batches)
         if isinstance(got, torch.Tensor):
             if got.numel() != 1:
                 raise Hint(f"return the loss as one number, got a tensor of shape {tuple(got.shape)}")
             if got.requires_grad:
-                raise Hint("return loss.item() (a Python float), not the loss tensor: keeping the tensor keeps "
+                raise Hint("return a Python float (loss.item()), not the loss tensor: keeping the tensor keeps "
                            "its whole computation graph alive")
             got = got.item()
         if not isinstance(got, (float, int)):
-            raise Hint(f"return the loss as a float (loss.item()), got {type(got).__name__}")
-        if i == 0 and _same(_params(model), before):
-            raise Hint("the parameters did not change: call optimizer.step() after loss.backward()")
+            raise Hint(f"return the batch's loss as a float, got {type(got).__name__}")
+        setting = f"(micro_batches={micro_batches})"
+        if _same(_params(model), _params(start)):
+            raise Hint(f"the parameters did not change: call optimizer.step() after the backward passes {setting}")
+        if not _same(_params(model), _params(ref_model), atol=1e-5):
+            for mistake, hint in hints.items():
+                variant = copy.deepcopy(start)
+                _accumulated_step(variant, torch.optim.SGD(variant.parameters(), lr=0.5), x, y, micro_batches,
+                                  mistake)
+                if _same(_params(model), _params(variant), atol=1e-5):
+                    raise Hint(f"{hint} {setting}")
+            raise Hint(f"the weights after your step differ from one step on the whole batch {setting}")
         if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-5):
-            if math.isclose(got, F.cross_entropy(logits.softmax(-1), y).item(), rel_tol=1e-4):
-                raise Hint("F.cross_entropy takes the raw logits: it applies the (log-)softmax itself, "
-                           "so do not softmax them first")
-            if math.isclose(got, F.cross_entropy(logits, y, reduction="sum").item(), rel_tol=1e-4):
-                raise Hint("use the mean loss over the batch (F.cross_entropy's default), not the sum")
-            if i > 0 and math.isclose(got, F.cross_entropy(logits, y).item(), rel_tol=1e-4):
-                raise Hint("the loss is right but the previous update was not: is optimizer.zero_grad() "
-                           "called before loss.backward()? Without it the gradients of every step add up")
-            raise Hint(f"loss {got:.5f} expected {want:.5f}: the loss is F.cross_entropy(model(images), labels)")
-        if not _same(_params(model), _params(ref_model)):
-            if i > 0:
-                raise Hint("the update is wrong from the second step on: call optimizer.zero_grad() before "
-                           "loss.backward(), otherwise the gradients of every step add up")
-            raise Hint("the update is wrong: the order is zero_grad(), backward(), step()")
+            if math.isclose(got, want * micro_batches, rel_tol=1e-4):
+                raise Hint(f"the update is right but the loss returned is the sum of the micro-batch means: "
+                           f"return the batch's mean loss (sum of the scaled losses) {setting}")
+            raise Hint(f"loss {got:.5f} returned, the batch's mean loss is {want:.5f} {setting}")
 
 
-@exercise("5.2", "Accuracy from logits", difficulty=1, chapter=5,
+@exercise("5.4", "Accuracy from logits", difficulty=1, chapter=5,
           teaches="arg-max over the class axis and the fraction of correct predictions")
 def check_accuracy(fn):
     gen = torch.Generator().manual_seed(2)
@@ -113,7 +203,7 @@ def check_accuracy(fn):
                    f"prediction per row), compare with the labels and average")
 
 
-@exercise("5.3", "Learning-rate schedule: linear warm-up, then cosine decay", difficulty=2, chapter=5,
+@exercise("5.5", "Learning-rate schedule: linear warm-up, then cosine decay", difficulty=2, chapter=5,
           teaches="why attention models warm up, and the half-cosine from lr down to min_lr")
 def check_lr_schedule(fn):
     cases = [(100, 1e-3, 10, 0.0), (50, 2e-3, 5, 1e-4), (1000, 1.0, 100, 0.1)]

@@ -9,40 +9,88 @@ import math
 
 import torch
 
-from ..plots.attention_maps import attention_center_of_mass, map_image_correlation, softmax_weights
+from ..plots.attention_maps import attention_center_of_mass, attention_maps, map_image_correlation, softmax_weights
 from .core import Hint, exercise
 from .helpers import close, expect_tensor
 
 
 # -- 6.1 ---------------------------------------------------------------------------------------
-@exercise("6.1", "Softmax weights from the pre-softmax scores", difficulty=1, chapter=6,
-          teaches="each latent's weights are a softmax of its scores over the M inputs; the scores "
-                  "already include 1/√d; subtract the max for numerical safety")
-def check_softmax_weights(fn):
-    g = torch.Generator().manual_seed(6)
-    for shape, scale in [((2, 3, 7), 1.0), ((4, 5), 3.0), ((1, 2, 4, 9), 1.0), ((2, 3, 6), 120.0)]:
-        scores = torch.randn(*shape, generator=g) * scale  # (..., N, M)
-        want = softmax_weights(scores)
-        got = expect_tensor(fn(scores.clone()), "your weights")
-        if got.shape != want.shape:
-            raise Hint(f"the weights have the scores' shape (..., N, M) = {tuple(want.shape)}; got {tuple(got.shape)}")
-        if close(got, want, equal_nan=True):
-            continue
-        if torch.isnan(got).any() or torch.isinf(got).any():
-            raise Hint(f"NaN or inf for scores as large as {scores.abs().max().item():.0f}: exp overflows. "
-                       f"Subtract each row's maximum before exp (softmax is unchanged by that shift)")
-        if close(got, scores.softmax(dim=-2), equal_nan=True):
-            raise Hint("softmax over the wrong axis: normalise over the M inputs (dim=-1), so that each "
-                       "latent's weights sum to 1, not over the latents")
-        if close(got, scores.exp(), equal_nan=True):
-            raise Hint("you took exp but did not normalise: divide by the sum over the M inputs")
-        if close(got, scores / scores.sum(dim=-1, keepdim=True), equal_nan=True):
-            raise Hint("normalising the raw scores is not a softmax (and scores can be negative): exponentiate first")
-        if any(close(got, (scores * factor).softmax(dim=-1), equal_nan=True)
-               for d in (shape[-1], 2, 16, 32, 64) for factor in (1 / math.sqrt(d), math.sqrt(d), 1 / d)):
-            raise Hint("no extra scaling: the model's scores are already q·k/√d, just take their softmax")
-        raise Hint(f"values differ from softmax(scores, dim=-1) (max difference "
-                   f"{(got.double() - want.double()).abs().max().item():.3g}) for scores of shape {tuple(shape)}")
+SHIFT_OUTCOMES = ("with the image", "part of the way", "does not follow")
+
+
+def _shift_right(images: torch.Tensor, shift: int, *, circular: bool = False, dim: int = -1) -> torch.Tensor:
+    if circular:
+        return torch.roll(images, shifts=shift, dims=dim)
+    out = torch.zeros_like(images)
+    if dim == -1:
+        out[..., shift:] = images[..., :-shift]
+    else:
+        out[..., shift:, :] = images[..., :-shift, :]
+    return out
+
+
+def _centre_shift(model, images, shift, *, circular=False, dim=-1, axis=1, sign=1.0):
+    _, before = attention_maps(model, images)
+    _, after = attention_maps(model, _shift_right(images, shift, circular=circular, dim=dim))
+    h, w = images.shape[-2:]
+    return [sign * (attention_center_of_mass(softmax_weights(b), (h, w))
+                    - attention_center_of_mass(softmax_weights(a), (h, w)))[..., axis].mean().item()
+            for a, b in zip(before, after)]
+
+
+def shift_outcome(moved: float, shift: float) -> str:
+    """Which of :data:`SHIFT_OUTCOMES` a mean centre movement ``moved`` is, for an image moved by ``shift``."""
+    r = moved / shift
+    return "with the image" if r >= 2 / 3 else "part of the way" if r >= 1 / 3 else "does not follow"
+
+
+@exercise("6.1", "Predict, then measure: where do the latents look after the image moves?", difficulty=2,
+          chapter=6, teaches="in the first cross-attend the queries are fixed and the position features weigh "
+                             "heavily, so where a latent looks need not follow the garment")
+def check_centre_shift(fn, predicted=None, measured=None, shift=None):
+    from ..inputs.images import ImagePerceiver, ImagePreprocess  # a tiny random model to test fn on
+    from ..model.perceiver import PerceiverConfig
+
+    torch.manual_seed(61)
+    pre = ImagePreprocess(image_shape=(1, 8, 8), num_bands=2, max_freq=8.0)
+    model = ImagePerceiver(PerceiverConfig(input_channels=pre.byte_channels, num_classes=3, num_latents=4,
+                                           latent_dim=16, num_cross_attends=2, self_attends_per_block=1,
+                                           self_heads=2), pre).eval()
+    g = torch.Generator().manual_seed(610)
+    images = torch.rand(5, 1, 8, 8, generator=g) ** 3 * 4
+    want = _centre_shift(model, images, 2)
+    got = fn(model, images.clone(), 2)
+    if isinstance(got, torch.Tensor):
+        got = got.tolist()
+    if not isinstance(got, (list, tuple)) or len(got) != len(want):
+        raise Hint(f"return a list with one number per cross-attend ({len(want)} here), got {got!r:.60}")
+    got = [float(v) for v in got]
+    if not all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(got, want)):
+        mistakes = {
+            "you used torch.roll: pixels pushed off the right edge came back on the left. Fill the first "
+            "`shift` columns with zeros (the background) instead": dict(circular=True),
+            "you moved the image down (rows); move it right: along the last axis, the columns": dict(dim=-2),
+            "you measured the change of the row; the image moved along the columns: take the centre's "
+            "column, [..., 1]": dict(axis=0),
+            "the sign is reversed: return the centre after the shift minus the centre before": dict(sign=-1.0),
+        }
+        for hint, kw in mistakes.items():
+            if all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(got, _centre_shift(model, images, 2, **kw))):
+                raise Hint(hint)
+        raise Hint(f"centre movements {[round(v, 3) for v in got]} expected {[round(v, 3) for v in want]} on a test "
+                   f"model: softmax the scores of each cross-attend, take the centres of mass before and after, "
+                   f"and average the change of their column over images and latents")
+    if predicted is None:
+        return
+    if predicted not in SHIFT_OUTCOMES:
+        raise Hint(f"predicted should be one of {SHIFT_OUTCOMES}, got {predicted!r}")
+    truth = shift_outcome(float(measured[0]), float(shift))
+    if predicted != truth:
+        raise Hint(f"the image moved {shift} pixels right and the first cross-attend's attention centres moved "
+                   f"{float(measured[0]):+.2f} pixels on average: '{truth}', not '{predicted}'. Why: its queries "
+                   f"are the same for every image, and most of a map's variance is explained by the position "
+                   f"features (the table of section 'Checking by numbers'), which do not move with the garment; "
+                   f"only the pixel-value part of each key does")
 
 
 # -- 6.2 ---------------------------------------------------------------------------------------

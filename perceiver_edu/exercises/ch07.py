@@ -1,4 +1,4 @@
-"""Chapter 7 exercises: permuting pixels, with and without their positions.
+"""Chapter 7 exercises: permuting pixels, with their positions (7.2) and without them (7.3).
 
 Each checker runs the learner's function on seeded random images of several shapes, compares it
 with :mod:`perceiver_edu.inputs.permuted` / :mod:`perceiver_edu.inputs.images` and, when it differs,
@@ -60,23 +60,32 @@ def check_permute_pixels(fn):
 
 
 # -- 7.2 ---------------------------------------------------------------------------------------
+def _byte_cases(seed: int):
+    """Seeded (images, perm, num_bands, max_freq) cases for the byte-array exercises 7.2 and 7.3."""
+    g = torch.Generator().manual_seed(seed)
+    for shape, num_bands, max_freq in [((2, 1, 5, 7), 3, 7.0), ((3, 2, 4, 4), 2, 4.0), ((2, 1, 28, 28), 8, 28.0)]:
+        images = torch.rand(*shape, generator=g)
+        yield images, torch.randperm(shape[2] * shape[3], generator=g), num_bands, max_freq
+
+
+def _check_byte_shape(got, want, c: int) -> None:
+    if got.shape != want.shape:
+        if got.shape[:2] == want.shape[:2] and got.shape[-1] == want.shape[-1] - c:
+            raise Hint(f"{got.shape[-1]} channels, expected C + 2(2K+1) = {want.shape[-1]}: concatenate the "
+                       f"pixel values and the position features, do not add them")
+        raise Hint(f"expected a byte array (B, H*W, C + 2(2K+1)) = {tuple(want.shape)}, got {tuple(got.shape)}")
+
+
 @exercise("7.2", "A permuted byte array that keeps its positions", difficulty=2, chapter=7,
           teaches="Fourier features belong to the pixel, not to the slot: computed from the original "
                   "(row, column) and moved with the pixel, the byte array is only reordered")
 def check_permuted_bytes(fn):
-    g = torch.Generator().manual_seed(72)
-    for shape, num_bands, max_freq in [((2, 1, 5, 7), 3, 7.0), ((3, 2, 4, 4), 2, 4.0), ((2, 1, 28, 28), 8, 28.0)]:
-        b, c, h, w = shape
-        images = torch.rand(*shape, generator=g)
-        perm = torch.randperm(h * w, generator=g)
+    for images, perm, num_bands, max_freq in _byte_cases(72):
+        shape, c = tuple(images.shape), images.shape[1]
         reference = image_to_bytes(images, num_bands, max_freq)  # (B, M, C + P)
         want = reference[:, perm]
         got = expect_tensor(fn(images, perm, num_bands, max_freq), "your byte array")
-        if got.shape != want.shape:
-            if got.shape[:2] == want.shape[:2] and got.shape[-1] == want.shape[-1] - c:
-                raise Hint(f"{got.shape[-1]} channels, expected C + 2(2K+1) = {want.shape[-1]}: concatenate the "
-                           f"pixel values and the position features, do not add them")
-            raise Hint(f"expected a byte array (B, H*W, C + 2(2K+1)) = {tuple(want.shape)}, got {tuple(got.shape)}")
+        _check_byte_shape(got, want, c)
         if _same(got, want, 1e-5):
             continue
         if _same(got, image_to_bytes(permute_pixels(images, perm), num_bands, max_freq), 1e-5):
@@ -92,3 +101,35 @@ def check_permuted_bytes(fn):
             raise Hint("this is the unpermuted byte array: reorder its rows with perm")
         raise Hint(f"row m should be original pixel perm[m]: its C values, then the Fourier features of its "
                    f"original (row, column) (max difference {(got - want).abs().max().item():.3g} for images {shape})")
+
+
+# -- 7.3 ---------------------------------------------------------------------------------------
+@exercise("7.3", "Leave the positions in place while the pixels move", difficulty=2, chapter=7,
+          teaches="with Fourier features computed on the permuted grid, each feature describes a slot, not "
+                  "the pixel in it: the byte array is no longer a reordering of the original one")
+def check_slot_bytes(fn):
+    for images, perm, num_bands, max_freq in _byte_cases(73):
+        shape, c = tuple(images.shape), images.shape[1]
+        original = images.clone()
+        want = image_to_bytes(permute_pixels(images, perm), num_bands, max_freq)  # (B, M, C + P)
+        reference = image_to_bytes(images, num_bands, max_freq)
+        got = expect_tensor(fn(images, perm, num_bands, max_freq), "your byte array")
+        if not torch.equal(images, original):
+            raise Hint("your function changed its input in place: return a new tensor and leave `images` as it was")
+        _check_byte_shape(got, want, c)
+        if _same(got, want, 1e-5):
+            continue
+        if _same(got, reference[:, perm], 1e-5):
+            raise Hint("you moved the position features with the pixels: that is exercise 7.2's byte array, a mere "
+                       "reordering the Perceiver cannot tell from the original. Here the features stay with the "
+                       "slots: permute the images first, then compute the features of the permuted grid")
+        if _same(got, torch.cat([reference[..., :c], reference[:, perm, c:]], dim=-1), 1e-5):
+            raise Hint("you moved the position features and left the pixels in place: it is the pixels that move, "
+                       "the features stay where they are")
+        if _same(got, image_to_bytes(permute_pixels(images, perm.argsort()), num_bands, max_freq), 1e-5):
+            raise Hint("you applied the inverse permutation: slot m must hold original pixel perm[m] "
+                       "(permute_pixels(images, perm))")
+        if _same(got, reference, 1e-5):
+            raise Hint("this is the unpermuted byte array: move the pixels with perm first")
+        raise Hint(f"row m should be the C values of original pixel perm[m], then the Fourier features of slot m's "
+                   f"(row, column) (max difference {(got - want).abs().max().item():.3g} for images {shape})")

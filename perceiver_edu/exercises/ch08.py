@@ -1,4 +1,4 @@
-"""Chapter 8 exercises: a waveform as a byte array, and the frames of a spectrogram.
+"""Chapter 8 exercises: a waveform as a byte array, the frames of a spectrogram, patches of samples.
 
 Each checker runs the learner's function on seeded random signals of several lengths, compares it
 with the reference and, when it differs, rebuilds typical mistakes to name the one made.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..inputs.audio import audio_to_bytes
+from ..inputs.audio import audio_patches, audio_to_bytes
 from ..model.position import fourier_features
 from .core import Hint, exercise
 from .helpers import expect_tensor
@@ -95,3 +95,39 @@ def check_frames(fn):
             raise Hint("the inner frames are right but not the edges: reflect-pad n_fft // 2 samples at both ends")
         raise Hint(f"frame k should be the samples k*hop - n_fft//2 ... k*hop + n_fft//2 - 1 of the reflect-padded "
                    f"signal (T={t}, n_fft={n_fft}, hop={hop})")
+
+
+# -- 8.3 ---------------------------------------------------------------------------------------
+@exercise("8.3", "Cut a waveform into patches of consecutive samples", difficulty=1, chapter=8,
+          teaches="T // P non-overlapping patches of P consecutive samples (the last T % P dropped): M shrinks "
+                  "P times and each element carries P values")
+def check_patches(fn):
+    g = torch.Generator().manual_seed(83)
+    for b, t, patch in [(2, 12, 4), (3, 50, 10), (1, 4000, 40), (2, 103, 8)]:
+        waves = torch.randn(b, t, generator=g)
+        original = waves.clone()
+        want = audio_patches(waves, patch)  # (B, T // P, P)
+        got = expect_tensor(fn(waves, patch), "your patches")
+        if not torch.equal(waves, original):
+            raise Hint("your function changed its input in place: return a new tensor and leave `waveforms` as it was")
+        m = t // patch
+        if got.shape != want.shape:
+            if got.shape == (b, patch, m):
+                raise Hint(f"one patch per row: shape (B, T // P, P) = {tuple(want.shape)}, you returned "
+                           f"(B, P, T // P)")
+            if got.dim() == 3 and got.shape[-1] == patch and got.shape[1] == -(-t // patch):
+                raise Hint(f"{got.shape[1]} patches for T={t}, P={patch}: drop the last T % P = {t % patch} samples "
+                           f"(keep T // P = {m} whole patches) rather than padding")
+            if got.dim() == 3 and got.shape[-1] == patch and got.shape[1] == t - patch + 1:
+                raise Hint(f"{got.shape[1]} patches: they must not overlap; a new patch starts every P = {patch} "
+                           f"samples, not every sample")
+            raise Hint(f"expected patches (B, T // P, P) = {tuple(want.shape)}, got {tuple(got.shape)} for T={t}, "
+                       f"P={patch}")
+        if _same(got, want):
+            continue
+        if _same(got, waves[:, :m * patch].reshape(b, patch, m).transpose(1, 2)):
+            raise Hint("each patch holds every (T // P)-th sample, spread over the whole recording: a patch is P "
+                       "*consecutive* samples (reshape to (B, T // P, P) directly, without a transpose)")
+        if _same(got, waves[:, t - m * patch:].reshape(b, m, patch)):
+            raise Hint("you dropped the first T % P samples: keep the start of the recording, drop its end")
+        raise Hint(f"patch j should be samples j*P ... j*P + P - 1 (T={t}, P={patch})")

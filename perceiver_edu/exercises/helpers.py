@@ -22,3 +22,12 @@ def expect_tensor(x, what: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise Hint(f"{what} should be a torch.Tensor, got {type(x).__name__}")
     return x
+
+
+def expect_number(x, what: str) -> float:
+    """``x`` as a float if it is one number (a Python number or a one-element tensor); otherwise a
+    :class:`Hint` naming ``what`` was expected."""
+    try:
+        return float(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise Hint(f"{what} should be one number, got {type(x).__name__}") from None

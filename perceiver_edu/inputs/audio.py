@@ -5,6 +5,10 @@
 * A spectrogram ``(B, F, T)`` is a one-channel image with frequency rows and time columns: F*T
   elements, each a cell's value, then the features of its (frequency, time) position (d = 2):
   ``1 + 2(2K+1)`` channels.
+* Patches of P consecutive samples ``(B, T)`` -> ``(B, T // P, P)`` (:func:`audio_patches`) make
+  T // P elements of P values each, with the time features of each patch's index:
+  ``P + (2K+1)`` channels (:func:`patched_audio_to_bytes`).  A common way to shorten raw audio; the
+  paper fed single samples.
 
 For a regular sampling, ``max_freq`` (mu) is the number of samples along an axis, the sampling
 rate; its Nyquist frequency, mu / 2, is the top band.  :func:`log_mel_spectrogram` turns waveforms into log-mel spectrograms with
@@ -34,6 +38,38 @@ def audio_to_bytes(waveforms: torch.Tensor, num_bands: int, max_freq: float) -> 
     positions = grid_fourier_features(waveforms.shape[1:], num_bands, max_freq, device=waveforms.device,
                                       dtype=waveforms.dtype)  # (T, 2K+1)
     return byte_array(waveforms.unsqueeze(-1), positions)  # (B, T, 1 + (2K+1))
+
+
+def audio_patches(waveforms: torch.Tensor, patch: int) -> torch.Tensor:
+    """Waveforms ``(B, T)`` -> patches ``(B, T // P, P)`` of ``P = patch`` consecutive samples.
+
+    Patch j holds samples ``j*P ... j*P + P - 1``; the last ``T % P`` samples are dropped.
+    """
+    check_float_tensor(waveforms, 2, "(B, T)", "waveforms")
+    if isinstance(patch, bool) or not isinstance(patch, int) or not 1 <= patch <= waveforms.shape[1]:
+        raise ValueError(f"expected patch, the samples per patch, as an int from 1 to T = {waveforms.shape[1]}, "
+                         f"got {patch!r}")
+    b, t = waveforms.shape
+    m = t // patch
+    return waveforms[:, :m * patch].reshape(b, m, patch)  # (B, T // P, P)
+
+
+def patched_audio_byte_channels(patch: int, num_bands: int) -> int:
+    """Channels of :func:`patched_audio_to_bytes`: P sample values plus ``2K + 1`` time features."""
+    return patch + num_fourier_channels(1, num_bands)
+
+
+def patched_audio_to_bytes(waveforms: torch.Tensor, patch: int, num_bands: int, max_freq: float) -> torch.Tensor:
+    """Waveforms ``(B, T)`` -> byte array ``(B, T // P, P + (2K+1))`` of patches of P samples.
+
+    Each row is one patch (:func:`audio_patches`): its P amplitudes followed by the Fourier
+    features of the patch's index on a ``linspace(-1, 1, T // P)`` axis (``max_freq = T // P``
+    resolves neighbouring patches).
+    """
+    patches = audio_patches(waveforms, patch)  # (B, M = T // P, P)
+    positions = grid_fourier_features(patches.shape[1:2], num_bands, max_freq, device=waveforms.device,
+                                      dtype=waveforms.dtype)  # (M, 2K+1)
+    return byte_array(patches, positions)  # (B, M, P + (2K+1))
 
 
 # -------------------------------------------------------------------------------------- mel scale
@@ -120,5 +156,6 @@ def spectrogram_to_bytes(spec: torch.Tensor, num_bands: int, max_freq: float) ->
     return byte_array(spec.reshape(b, f * t, 1), positions)  # (B, F*T, 1 + 2(2K+1))
 
 
-__all__ = ["audio_byte_channels", "audio_to_bytes", "hz_to_mel", "log_mel_spectrogram", "mel_filterbank", "mel_to_hz",
+__all__ = ["audio_byte_channels", "audio_patches", "audio_to_bytes", "hz_to_mel", "log_mel_spectrogram",
+           "mel_filterbank", "mel_to_hz", "patched_audio_byte_channels", "patched_audio_to_bytes",
            "spectrogram_byte_channels", "spectrogram_to_bytes"]

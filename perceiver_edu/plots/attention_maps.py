@@ -347,6 +347,8 @@ def plot_centers_of_mass(centres: dict, spread: dict | None = None, shape: Seque
         spread: optional ``{panel title: (N,) tensor}``, e.g. the std over images of each latent's
             centre (pixels); drawn as circles of that radius.
         image: optional background (e.g. the mean image of the data set).
+        label_latents: write each latent's index beside its point, except where it would overlap
+            a label already drawn (within 1.5 pixels).
     """
     if not isinstance(centres, dict) or not centres:
         raise ValueError("centres must be a non-empty dict {panel title: (N, 2) tensor}")
@@ -362,9 +364,12 @@ def plot_centers_of_mass(centres: dict, spread: dict | None = None, shape: Seque
             for (r, c), s, colour in zip(xy.tolist(), spread[name].tolist(), colours):
                 ax.add_patch(plt.Circle((c, r), s, fill=False, color=colour, alpha=0.5, lw=1))
         ax.scatter(xy[:, 1], xy[:, 0], c=colours, s=25, edgecolors="black", linewidths=0.5, zorder=3)
-        if label_latents:
+        if label_latents:  # a label only where it does not collide with one already drawn
+            labelled: list[tuple[float, float]] = []
             for i, (r, c) in enumerate(xy.tolist()):
-                ax.annotate(str(i), (c, r), fontsize=6, xytext=(3, 3), textcoords="offset points")
+                if all((r - r0) ** 2 + (c - c0) ** 2 >= 1.5 ** 2 for r0, c0 in labelled):
+                    ax.annotate(str(i), (c, r), fontsize=6, xytext=(3, 3), textcoords="offset points")
+                    labelled.append((r, c))
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)  # row 0 at the top, like the image
         ax.set_aspect("equal")

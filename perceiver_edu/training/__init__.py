@@ -11,4 +11,5 @@
     launch.py       train(config, nproc=N): the processes started from here
     cli.py          the ``train`` command
     fit.py          a model-agnostic loop for any classifier on in-memory tensors
+    ablations.py    the paper's design choices tested by training: one variant, its accuracy and noise
 """
