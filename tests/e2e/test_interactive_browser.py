@@ -88,6 +88,26 @@ def _move(page, box: str, control: str, how: str, what) -> None:
         raise ValueError(how)
 
 
+def _run_all_cells(page, path: str) -> None:
+    """Run every cell of the notebook at ``path`` once it is the current tab and its kernel idles.
+
+    JupyterLab may still be restoring the tabs of an earlier test when the page loads; a run-all
+    sent then goes nowhere, so it is sent again until the notebook's first prompt shows it ran."""
+    page.wait_for_function("(p) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget; "
+                           "return w && w.context && w.context.path === p; }", arg=path, timeout=120_000)
+    _wait_idle(page, 120_000)
+    started = ("() => { const w = window.jupyterapp.shell.currentWidget; return Array.from("
+               "w.node.querySelectorAll('.jp-InputPrompt')).some(e => /\\[[0-9*]+\\]/.test(e.textContent)); }")
+    for _ in range(4):
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            page.wait_for_function(started, timeout=30_000)
+            return
+        except playwright_api.TimeoutError:
+            continue
+    raise AssertionError(f"JupyterLab did not run the cells of {path}")
+
+
 def test_walkthroughs_in_a_real_browser(jupyter_lab, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     lab = jupyter_lab
@@ -101,8 +121,7 @@ def test_walkthroughs_in_a_real_browser(jupyter_lab, tmp_path):
         try:
             page.goto(f"{lab['base']}/lab/tree/{NOTEBOOK}?token={lab['token']}")
             page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            _wait_idle(page, 120_000)
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            _run_all_cells(page, NOTEBOOK)
             for chapter, (css, _, _) in CHAPTERS.items():
                 page.wait_for_selector(f".pe-{css} img.pe-figure", state="attached", timeout=180_000)
             _wait_idle(page, 180_000)  # every cell has run
