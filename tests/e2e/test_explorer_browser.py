@@ -52,6 +52,27 @@ def _wait_idle(page, timeout_ms: int):
                    return k && k.status === 'idle'; }""", timeout=timeout_ms)
 
 
+def _run_all_cells(page, path: str) -> None:
+    """Run every cell of the notebook at ``path`` once it is the current tab and its kernel idles.
+
+    JupyterLab may still be restoring the tabs of an earlier test when the page loads; a run-all
+    sent then goes nowhere, so it is sent again until the notebook's prompts change."""
+    page.wait_for_function("(p) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget; "
+                           "return w && w.context && w.context.path === p; }", arg=path, timeout=120_000)
+    _wait_idle(page, 120_000)
+    prompts = ("() => Array.from(window.jupyterapp.shell.currentWidget.node.querySelectorAll('.jp-InputPrompt'))"
+               ".map(e => e.textContent).join('|')")
+    before = page.evaluate(prompts)  # a saved notebook shows its old counts: any change means it ran
+    for _ in range(4):
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            page.wait_for_function(f"(old) => ({prompts})() !== old", arg=before, timeout=30_000)
+            return
+        except playwright_api.TimeoutError:
+            continue
+    raise AssertionError(f"JupyterLab did not run the cells of {path}")
+
+
 def test_explorer_updates_in_a_real_browser(jupyter_lab, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     lab = jupyter_lab
@@ -63,8 +84,7 @@ def test_explorer_updates_in_a_real_browser(jupyter_lab, tmp_path):
             page = context.pages[0] if context.pages else context.new_page()
             page.goto(f"{lab['base']}/lab/tree/{lab['notebook']}?token={lab['token']}")
             page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            _wait_idle(page, 120_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            _run_all_cells(page, lab["notebook"])
             explorer = page.locator(EXPLORER).first
             explorer.wait_for(state="visible", timeout=300_000)
             page.wait_for_selector(FIGURE, timeout=120_000)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import nbformat
 
-from test_explorer_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, WIDGET_ERRORS, _wait_idle, playwright_api
+from test_explorer_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, WIDGET_ERRORS, _run_all_cells, _wait_idle, \
+    playwright_api
 
 SETUP = "import torch\nimport perceiver_edu as pe\nfrom perceiver_edu.plots import interactive as ia\n"
 TINY_IMAGE_PERCEIVER = """pre = pe.ImagePreprocess(image_shape=(1, 12, 10), num_bands=4, max_freq=10.0)
@@ -86,26 +87,6 @@ def _move(page, box: str, control: str, how: str, what) -> None:
         pass
     else:  # pragma: no cover
         raise ValueError(how)
-
-
-def _run_all_cells(page, path: str) -> None:
-    """Run every cell of the notebook at ``path`` once it is the current tab and its kernel idles.
-
-    JupyterLab may still be restoring the tabs of an earlier test when the page loads; a run-all
-    sent then goes nowhere, so it is sent again until the notebook's first prompt shows it ran."""
-    page.wait_for_function("(p) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget; "
-                           "return w && w.context && w.context.path === p; }", arg=path, timeout=120_000)
-    _wait_idle(page, 120_000)
-    started = ("() => { const w = window.jupyterapp.shell.currentWidget; return Array.from("
-               "w.node.querySelectorAll('.jp-InputPrompt')).some(e => /\\[[0-9*]+\\]/.test(e.textContent)); }")
-    for _ in range(4):
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        try:
-            page.wait_for_function(started, timeout=30_000)
-            return
-        except playwright_api.TimeoutError:
-            continue
-    raise AssertionError(f"JupyterLab did not run the cells of {path}")
 
 
 def test_walkthroughs_in_a_real_browser(jupyter_lab, tmp_path):
