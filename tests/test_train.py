@@ -229,6 +229,28 @@ def test_resume_with_another_config_names_the_difference(tmp_path, data):
 
 
 @pytest.mark.needs_data("fashion-mnist")
+def test_init_from_starts_from_the_checkpoint_weights_with_a_new_schedule(tmp_path, data):
+    first = train(tiny_config(epochs=1), out_dir=tmp_path / "first", progress=False, data=data)
+
+    # at a vanishing learning rate the fine-tuned weights are the checkpoint's: it started from them
+    still = dict(epochs=1, lr=1e-12, min_lr=0.0, seed=4)
+    tuned = train(tiny_config(**still, init_from=str(tmp_path / "first")), out_dir=tmp_path / "tuned",
+                  progress=False, data=data)
+    fresh = train(tiny_config(**still), progress=False, data=data)
+    assert tuned.step == fresh.step == 6  # its own schedule: counted from step 0, not continued from the first run
+    trained = {k: v.cpu() for k, v in first.model.state_dict().items()}
+    assert all(torch.allclose(v.cpu(), trained[k], atol=1e-6) for k, v in tuned.model.state_dict().items())
+    assert not torch.allclose(fresh.model.perceiver.latents.cpu(), trained["perceiver.latents"], atol=1e-6)
+    # nothing of the checkpoint it started from was changed
+    before = load_file(tmp_path / "first" / "model.safetensors")
+    assert all(torch.equal(v, first.model.state_dict()[k].cpu()) for k, v in before.items())
+    with pytest.raises(ValueError, match="does not fit this model's config: model.latent_dim"):
+        train(tiny_config(epochs=1, latent_dim=32, init_from=str(tmp_path / "first")), progress=False, data=data)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        train(tiny_config(epochs=1, init_from=str(tmp_path / "missing")), progress=False, data=data)
+
+
+@pytest.mark.needs_data("fashion-mnist")
 def test_cli_trains_resumes_and_exports(tmp_path, monkeypatch, data):
     from perceiver_edu import load_checkpoint
 

@@ -111,6 +111,8 @@ def register_cli(subparsers) -> None:
                    help="stop with a checkpoint after STEP optimizer steps; --resume continues later")
     flags = {"augment": "random translations of up to --max-shift pixels", "compile": "torch.compile the model",
              "amp": "bf16 autocast on CUDA"}
+    helps = {"init_from": "start from the weights of this checkpoint (a run or --export directory) with a new "
+                          "optimizer and learning-rate schedule: fine-tuning; the model flags must match it"}
     for f in fields(TrainConfig):
         if f.name in ("dataset", "device"):
             continue
@@ -118,8 +120,9 @@ def register_cli(subparsers) -> None:
         if f.type in ("bool", bool):
             p.add_argument(opt, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=flags.get(f.name))
         else:
-            kind = {"int": int, "float": float, "int | None": int}.get(str(f.type), float)
-            p.add_argument(opt, dest=f.name, type=kind, default=None, metavar=f.name.upper())
+            kind = {"int": int, "float": float, "int | None": int, "str | None": str}.get(str(f.type), float)
+            p.add_argument(opt, dest=f.name, type=kind, default=None, metavar=f.name.upper(),
+                           help=helps.get(f.name))
     p.set_defaults(func=cmd_train, command_line=None)
 
 

@@ -42,6 +42,7 @@ class TrainConfig:
     train_subset: int | None = None  # use a random subset of the training set (quick runs, tests)
     test_subset: int | None = None
     # run
+    init_from: str | None = None  # start from this checkpoint's weights (fine-tuning); fresh optimizer and schedule
     seed: int = 0
     device: str | None = None  # None: CUDA when available, else CPU
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)

@@ -42,6 +42,7 @@ from .config import TrainConfig, preset
 from .evaluation import accuracy, autocast, evaluate, evaluate_sharded
 from .launch import train_in_processes
 from .metrics_log import MetricsLog
+from .checkpoint import load_weights
 from .resume import load_run, save_run
 from .schedule import epoch_order, lr_at, step_generator
 from ..data import ImageDataset, load_dataset
@@ -348,6 +349,8 @@ def _start_run(config: TrainConfig, train_set: ImageDataset, test_set: ImageData
     step, window, seconds = 0, [0.0, 0.0, 0.0], 0.0
     if resume:
         step, window, seconds = load_run(out_dir, config, model, optimizer)
+    elif config.init_from is not None:  # fine-tuning: the weights only; the model's config must be the same
+        load_weights(model, config.init_from)
     log = MetricsLog(out_dir, writer=info.is_main, resume_step=step if resume else None)
     if not info.is_main:  # the saved window holds the global sums: rank 0 carries them on, the others start at 0
         window = [0.0, 0.0, 0.0]
