@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # Modules that contribute commands (a module not written yet is simply skipped).
-COMMAND_MODULES = ["perceiver_edu.training.cli", "perceiver_edu.exercises.cli", "perceiver_edu.tools.bench.cli",
+COMMAND_MODULES = ["perceiver_edu.training.cli", "perceiver_edu.training.ablations_cli", "perceiver_edu.exercises.cli", "perceiver_edu.tools.bench.cli",
                    "perceiver_edu.tools.gpucheck.cli"]
 
 

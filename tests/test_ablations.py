@@ -115,3 +115,42 @@ def test_summarise_against_a_naive_computation():
     assert sb.se == sb.binomial_se  # the two seeds agree better than the test set can resolve
     diff, z = compare(sa, sb)
     assert diff == pytest.approx(0.305 - 0.72) and z == pytest.approx(diff / math.sqrt(sa.se ** 2 + sb.se ** 2))
+
+
+def test_table_and_verdicts_read_the_summaries(monkeypatch):
+    from perceiver_edu.training import ablations as module
+
+    accuracy = {"none": 0.30, "fourier": 0.70, "learned": 0.56}
+    fake = lambda v, tr, te, seed, budget, device: VariantResult(  # noqa: E731
+        v, seed, accuracy[v.positions] + 0.01 * seed + 0.001 * v.num_cross_attends, 0.0, 1000, 7, 0.0)
+    monkeypatch.setattr(module, "train_variant", fake)
+    run = module.run_ablations(None, None, budget=TINY, seeds=(0, 1), progress=False)
+    assert len(run.results) == 2 * 6  # 6 distinct variants (two appear in two ablations), 2 seeds
+    table = module.ablation_table(run).splitlines()
+    assert len(table) == 2 + 8  # header, rule, 3 + 3 + 2 rows
+    # mean 0.307; SE = max(|0.302 - 0.312| / 2, sqrt(0.307 * 0.693 / 2000)) = 0.0103; (0.307 - 0.1) / 0.0103 = 20
+    assert "| positions | no positions | 7 | 30.2, 31.2 | 30.7 ± 1.0 | 20 |" in table
+    lines = module.verdicts(run)
+    assert len(lines) == 5
+    assert lines[0].startswith("no positions vs Fourier, 2 cross-attends, shared: -40.0 points") and "clear" in lines[0]
+    assert lines[3].startswith("4 cross-attends, shared vs Fourier, 2 cross-attends, shared: +0.2 points")
+    assert "inconclusive" in lines[3]
+
+
+@pytest.mark.needs_data("fashion-mnist")
+def test_ablations_command_writes_table_runs_and_figure(tmp_path, monkeypatch):
+    import json
+
+    from perceiver_edu.__main__ import main
+    from perceiver_edu.training import ablations as module
+
+    monkeypatch.setitem(module.BUDGETS, "quick", TINY.scaled(steps=4))
+    torch.set_num_threads(1)
+    assert main(["ablations", "--budget", "quick", "--train-subset", "128", "--test-subset", "50", "--seeds", "3",
+                 "--out", str(tmp_path / "abl"), "--no-progress"]) == 0
+    runs = json.loads((tmp_path / "abl" / "results.json").read_text())
+    assert runs["test_examples"] == 50 and runs["budget"]["steps"] == 4 and len(runs["runs"]) == 6
+    assert {r["seed"] for r in runs["runs"]} == {3} and all(0 <= r["accuracy"] <= 1 for r in runs["runs"])
+    table = (tmp_path / "abl" / "table.md").read_text()
+    assert "| weight sharing | 4 cross-attends, not shared |" in table and table.count(" vs ") == 5
+    assert (tmp_path / "abl" / "ablations.png").stat().st_size > 10_000
