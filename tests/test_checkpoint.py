@@ -44,12 +44,16 @@ def test_atomic_write_gives_files_the_usual_permissions(tmp_path):
     import os
     import stat
 
-    from perceiver_edu.training.checkpoint import atomic_write_json
+    from perceiver_edu.training.checkpoint import save_checkpoint
+    from perceiver_edu.training.trainer import build_model
+    from perceiver_edu.training.config import TrainConfig
+
     old = os.umask(0o022)
-    try:
-        atomic_write_json(tmp_path / "config.json", {"a": 1})
+    try:  # the weights too: safetensors writes a file of its own, which would keep mkstemp's 0600
+        save_checkpoint(build_model(TrainConfig(num_latents=4, latent_dim=8, self_heads=2, num_bands=2)), tmp_path)
     finally:
         os.umask(old)
-    mode = stat.S_IMODE((tmp_path / "config.json").stat().st_mode)
-    assert mode == 0o644, oct(mode)  # readable by others, as a plain new file would be (not mkstemp's 0600)
-    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left behind
+    for name in ("config.json", "model.safetensors"):
+        mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
+        assert mode == 0o644, (name, oct(mode))  # readable by others, as a plain new file would be
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]  # no temporary file

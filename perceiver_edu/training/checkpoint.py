@@ -35,9 +35,9 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions of a new file
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp (and some writers) make 0600 files: the usual permissions of a new file
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
