@@ -16,7 +16,7 @@ os.environ.setdefault("PERCEIVER_EDU_MODE", "quick")
 os.environ.setdefault("PERCEIVER_EDU_DEVICE", "cpu")
 os.environ.setdefault("TQDM_MININTERVAL", "5")
 
-from perceiver_edu.data import availability  # noqa: E402  (after the environment above)
+from perceiver_edu.data import availability, modelnet  # noqa: E402  (after the environment above)
 
 _missing = functools.lru_cache(maxsize=None)(availability.missing_reason)
 
@@ -32,8 +32,17 @@ def _needed(item):
     return tuple(name for mark in item.iter_markers("needs_data") for name in mark.args)
 
 
+# Chapter 9's committed outputs come from the voxel-grid alternative, the ModelNet10 copy CI has.  Where
+# its load_modelnet10(data="auto") reads the meshes instead, its outputs differ by design: every cell
+# still runs (an error fails), none is compared.
+OUTPUTS_FROM_MODELNET10_VOXELS = ("09_point_clouds",)
+
+
 def pytest_collection_modifyitems(config, items):
+    on_meshes = functools.lru_cache(maxsize=None)(lambda: modelnet.auto_source() == "meshes")
     for item in items:
+        if item.path.stem in OUTPUTS_FROM_MODELNET10_VOXELS and hasattr(item, "options") and on_meshes():
+            item.options["check"] = False
         reasons = [r for r in map(_missing, _needed(item)) if r]
         if reasons:
             item.user_properties.append(("missing_data", "; ".join(reasons)))

@@ -286,3 +286,66 @@ def test_voxel_alternative_says_so(tmp_path, monkeypatch):
     assert modelnet.find_local_copy() == ("voxels", tmp_path / modelnet.FILE)
     with pytest.raises(ValueError, match="data must be 'auto', 'meshes' or 'voxels'"):
         modelnet.load_modelnet10("test", data="grids")
+
+
+# ---- what chapter 9 calls: load_modelnet10(split, num_points=..., seed=..., data="auto") ----
+
+def chapter_call(split, **kw):
+    """The call chapter 9 makes (its quick-mode ``num_points``)."""
+    return modelnet.load_modelnet10(split, num_points=256, seed=0 if split == "train" else 1, data="auto", **kw)
+
+
+def test_modelnet_chapter_call_reads_surface_samples_when_meshes_are_given(tmp_path, tiny_counts, monkeypatch):
+    with zipfile.ZipFile(write_mesh_zip(tmp_path / "m.zip")) as zf:
+        zf.extractall(tmp_path / "extracted")
+    write_npz(tmp_path / modelnet.FILE)  # the voxel alternative is there too: the meshes win
+    monkeypatch.setenv(modelnet.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(modelnet.MESH_ENV_VAR, str(tmp_path / "extracted"))
+    assert modelnet.auto_source() == "meshes"
+    train, test = chapter_call("train"), chapter_call("test")
+    assert train.kind == test.kind == "meshes" and "official ModelNet10 meshes" in train.source
+    assert train.points.shape == (20, 256, 3) and test.points.shape == (10, 256, 3)
+    assert train.points.dtype == torch.float32 and train.labels.tolist() == [c for c in range(10) for _ in range(2)]
+    for ds in (train, test):
+        radius = ds.surface.norm(dim=2)  # (N, S)
+        torch.testing.assert_close(radius.max(dim=1).values, torch.ones(len(ds)))  # farthest sample on the sphere
+        assert ds.surface.mean(dim=1).abs().max() < 1e-3  # centred (up to the cache's float16)
+        assert ds.points.norm(dim=2).max() <= 1 + 1e-6
+        member = (ds.points[:, :, None, :] == ds.surface[:, None, :, :]).all(-1).any(-1)  # (N, P)
+        assert member.all()  # every point is one of the object's cached surface samples
+        assert all(len(torch.unique(p, dim=0)) == 256 for p in ds.points)  # drawn without repeats
+
+
+def test_modelnet_chapter_call_offline_reads_the_voxels_and_never_downloads(tmp_path, monkeypatch):
+    write_npz(tmp_path / modelnet.FILE)
+    monkeypatch.setenv(modelnet.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv("PERCEIVER_EDU_OFFLINE", "1")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr(modelnet, "download", no_network)
+    monkeypatch.setattr(modelnet, "download_modelnet10_meshes", no_network)
+    assert modelnet.auto_source() == "voxels"
+    ds = chapter_call("test", sha256=sha256_of(tmp_path / modelnet.FILE))
+    assert ds.kind == "voxels" and ds.source.startswith("voxel-grid alternative (offline)")
+    assert ds.points.shape == (3, 256, 3) and ds.points.abs().max() <= 1
+    monkeypatch.delenv(modelnet.ENV_VAR)  # nothing local at all: a clear error, still no download
+    with pytest.raises(DatasetNotFoundError, match="downloads are disabled"):
+        chapter_call("test")
+
+
+def test_modelnet_interior_share_matches_a_naive_count(tmp_path):
+    grids = tiny_grids(5, 2)
+    grids[1, 1:6, 1:6, 1:6] = 1  # a solid block: its inner 3x3x3 voxels are interior
+    grids[3] = 0
+    grids[3, 0:4, 0:4, 0:4] = 1  # touching the grid's border: border voxels have no neighbour outside
+    write_npz(tmp_path / "t.npz", X_train=grids, y_train=np.arange(5), empty=())
+    ds = modelnet.load_modelnet10("train", num_points=8, path=tmp_path / "t.npz", sha256=None)
+    interior = total = 0
+    for grid in grids:
+        for i, j, k in np.argwhere(grid):
+            total += 1
+            neighbours = [(i + d * (a == 0), j + d * (a == 1), k + d * (a == 2)) for a in range(3) for d in (-1, 1)]
+            interior += all(0 <= x < G and 0 <= y < G and 0 <= z < G and grid[x, y, z] for x, y, z in neighbours)
+    assert ds.interior_share() == pytest.approx(interior / total) and interior >= 27

@@ -21,7 +21,10 @@ a preprocessed copy with no public download, looked for in ``$PERCEIVER_EDU_MODE
 ``<data>/modelnet10``; its sha256 is checked.  ``<data>`` is :func:`~perceiver_edu.data.fetch.data_root`.
 
 Which one: local meshes (or their cache) first, then a local voxel file, then a download of the
-meshes; ``data="meshes"`` or ``data="voxels"`` forces one.
+meshes (:func:`auto_source` says which, reading nothing); ``data="meshes"`` or ``data="voxels"``
+forces one.  Offline (``PERCEIVER_EDU_OFFLINE`` set) with neither, nothing is downloaded: a
+:class:`~perceiver_edu.data.fetch.DatasetNotFoundError` says how to get the data.  A dataset's
+``kind`` is ``"meshes"`` or ``"voxels"``, the value of ``data`` that reads it.
 
 From grids to point sets: the Perceiver sees an object as an unordered set of ``num_points``
 points (x, y, z) in [-1, 1]^3:
@@ -36,7 +39,9 @@ points (x, y, z) in [-1, 1]^3:
 
 Objects have 0 to 12,010 occupied voxels (median 1,462 in train).  8 grids are empty (train: 5
 bathtubs, 1 sofa, 1 toilet; test: 1 desk) and are dropped, leaving 3,984 train / 907 test
-objects; ``dataset.dropped`` lists their indices in the file.
+objects; ``dataset.dropped`` lists their indices in the file.  The grids are solid, not hollow:
+voxels inside an object are occupied too, so the points fill its volume where surface samples lie
+on its surface (:meth:`PointCloudDataset.interior_share` measures how much).
 """
 from __future__ import annotations
 
@@ -190,6 +195,8 @@ class PointCloudDataset(Dataset):
     in memory (``voxels`` (V, 3) uint8, ``counts`` (N,)).
     """
 
+    kind = "voxels"
+
     def __init__(self, voxels, counts, labels, grid_size: int, num_points: int = 1024, jitter: float = 1.0,
                  seed: int = 0, classes=CLASSES, name: str = "", dropped=(), source: str = ""):
         self.voxels = np.asarray(voxels, dtype=np.uint8)
@@ -229,6 +236,22 @@ class PointCloudDataset(Dataset):
         out.classes, out.name, out.dropped, out.source = self.classes, self.name, self.dropped, self.source
         out.points = self.points[torch.from_numpy(idx)]
         return out
+
+    def interior_share(self) -> float:
+        """Share of all occupied voxels whose 6 face neighbours are occupied too: 0 for hollow shells
+        (every voxel on the surface), close to 1 for large solid blocks."""
+        g = self.grid_size
+        object_id = np.repeat(np.arange(len(self.counts)), self.counts)  # (V,)
+        flat = ((object_id * g + self.voxels[:, 0]) * g + self.voxels[:, 1]) * g + self.voxels[:, 2]  # (V,) int64
+        occupied = np.zeros(len(self.counts) * g ** 3, dtype=bool)
+        occupied[flat] = True
+        occupied = occupied.reshape(-1, g, g, g)  # (N, G, G, G)
+        interior = np.zeros_like(occupied)
+        interior[:, 1:-1, 1:-1, 1:-1] = occupied[:, 1:-1, 1:-1, 1:-1]
+        for axis in (1, 2, 3):
+            for step in (1, -1):
+                interior[:, 1:-1, 1:-1, 1:-1] &= np.roll(occupied, step, axis=axis)[:, 1:-1, 1:-1, 1:-1]
+        return float(interior.sum() / max(len(self.voxels), 1))
 
     def __repr__(self) -> str:
         return (f"PointCloudDataset({self.name}, n={len(self)}, points per object={self.num_points}, "
@@ -350,6 +373,9 @@ def build_surface_cache(source: str | Path, dest: str | Path, num_points: int = 
     os.close(fd)
     try:
         np.savez(tmp, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600: give the cache the usual permissions of a new file
         os.replace(tmp, dest)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -389,6 +415,7 @@ class SurfacePointDataset(Dataset):
 
     jitter = 0.0
     dropped = ()
+    kind = "meshes"
 
     def __init__(self, surface, labels, num_points: int = 1024, seed: int = 0, classes=CLASSES, name: str = "",
                  source: str = ""):
@@ -445,6 +472,13 @@ def load_surface_points(split: str, path: str | Path, num_points: int = 1024, se
     return SurfacePointDataset(surface, labels, num_points, seed, CLASSES, f"ModelNet10 {split}", source)
 
 
+def auto_source(root: Path | None = None) -> str:
+    """What ``load_modelnet10(data="auto")`` reads here, without reading or downloading anything:
+    ``"meshes"`` (a surface cache, local meshes, or a download of them) or ``"voxels"``."""
+    found = find_local_copy(root)
+    return "voxels" if found is not None and found[0] == "voxels" else "meshes"
+
+
 def load_modelnet10(split: str = "train", num_points: int = 1024, jitter: float = 1.0, seed: int = 0,
                     root: Path | None = None, path: str | Path | None = None,
                     sha256: str | None = SHA256, data: str = "auto"):
@@ -469,7 +503,7 @@ def load_modelnet10(split: str = "train", num_points: int = 1024, jitter: float 
         raise ValueError(f"data must be 'auto', 'meshes' or 'voxels', got {data!r}")
     if path is None and data != "voxels":
         found = find_local_copy(root)
-        if data == "meshes" or found is None or found[0] != "voxels":
+        if data == "meshes" or auto_source(root) == "meshes":
             if found is None and os.environ.get(OFFLINE_VAR, "") not in ("", "0"):
                 local = (Path(root) if root is not None else data_root()) / SUBDIR
                 raise DatasetNotFoundError(_not_found_message(local, f"downloads are disabled: {OFFLINE_VAR} is set"))
@@ -495,7 +529,8 @@ def _load_voxels(split: str, num_points: int, jitter: float, seed: int, root: Pa
                              f"ModelNet10 {split}", dropped=empty, source=source)
 
 
-__all__ = ["CLASSES", "MESH_URL", "ModelNetError", "PointCloudDataset", "SurfacePointDataset", "build_surface_cache",
+__all__ = ["CLASSES", "MESH_URL", "ModelNetError", "PointCloudDataset", "SurfacePointDataset", "auto_source",
+           "build_surface_cache",
            "check_mesh_listing", "download_modelnet10_meshes", "find_local_copy", "load_modelnet10",
            "load_surface_points", "locate_modelnet10", "mesh_listing", "read_occupied_voxels", "sample_points",
            "surface_cache", "verify_mesh_zip"]
