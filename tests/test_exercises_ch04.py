@@ -18,23 +18,39 @@ def n_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-# 4.1 head -------------------------------------------------------------------------------------
+# 4.1 project, then average ----------------------------------------------------------------------
 def test_4_1_accepts_reference():
-    assert run_checker("4.1", lambda latents, head: head(latents.mean(dim=1)))[0]
+    assert run_checker("4.1", lambda latents, head: head(latents).mean(dim=1))[0]
 
 
-def test_4_1_accepts_a_sum_because_the_layernorm_removes_the_scale():
-    assert run_checker("4.1", lambda latents, head: head(latents.sum(dim=1)))[0]
+def test_4_1_accepts_an_explicit_loop_over_the_latents():
+    def looped(latents, head):
+        return sum(head(latents[:, i]) for i in range(latents.shape[1])) / latents.shape[1]
+    assert run_checker("4.1", looped)[0]
 
 
 @pytest.mark.parametrize("wrong, expected", [
-    (lambda latents, head: head(latents.mean(dim=0)), "averaged over the batch"),
+    (lambda latents, head: head(latents.mean(dim=1)), "you averaged first"),
+    (lambda latents, head: head(latents).mean(dim=0), "averaged over the batch"),
+    (lambda latents, head: head(latents), "did not average"),
+    (lambda latents, head: head(latents).sum(dim=1), "you summed"),
     (lambda latents, head: head(latents[:, 0]), "only the first latent"),
-    (lambda latents, head: head[1](latents.mean(dim=1)), "LayerNorm is missing"),
-    (lambda latents, head: head(latents).mean(dim=1), "average the latents first"),
+    (lambda latents, head: head[1](latents).mean(dim=1), "LayerNorm is missing"),
+    (lambda latents, head: head(latents).mean(dim=1) + 0.1, "logits differ"),
 ])
 def test_4_1_names_the_mistake(wrong, expected):
     assert expected in hint("4.1", wrong)
+
+
+def test_4_1_the_two_orders_agree_for_a_linear_head_only():
+    # The fact the exercise's measurement shows, computed naively: a Linear layer commutes with the mean.
+    torch.manual_seed(0)
+    linear, norm = torch.nn.Linear(6, 3), torch.nn.LayerNorm(6)
+    latents = torch.randn(2, 5, 6) * 2 + 1
+    w, b = linear.weight, linear.bias
+    by_hand = torch.stack([torch.stack([w @ latents[i, j] + b for j in range(5)]).mean(dim=0) for i in range(2)])
+    assert torch.allclose(linear(latents.mean(dim=1)), by_hand, atol=1e-6)
+    assert not torch.allclose(linear(norm(latents.mean(dim=1))), linear(norm(latents)).mean(dim=1), atol=1e-2)
 
 
 # 4.2 self-attention layer ---------------------------------------------------------------------
@@ -60,6 +76,12 @@ def residual_from_normed(layer, latents):
     return h + layer.mlp(h)
 
 
+def norm_before_mlp(layer, latents):
+    x = layer.norm(latents)
+    latents = latents + layer.attn(x, x)
+    return latents + layer.mlp(layer.norm(latents))
+
+
 def test_4_2_accepts_reference():
     assert run_checker("4.2", pre_ln)[0]
 
@@ -68,6 +90,7 @@ def test_4_2_accepts_reference():
     (post_ln, "post-LN"),
     (no_mlp_residual, "residual around the MLP"),
     (residual_from_normed, "un-normalised"),
+    (norm_before_mlp, "its own LayerNorm"),
     (lambda layer, latents: pre_ln(layer, latents)[:, :1], "keeps the latent shape"),
 ])
 def test_4_2_names_the_mistake(wrong, expected):

@@ -4,7 +4,7 @@ A course folder in tmp_path holds chapters 4 and 13 (the committed instructor no
 cheapest to execute in quick mode) as one assignment.  ``nbgrader generate_assignment`` must leave
 no line of a solution in either student version.  Then three students hand in chapter 4 (three
 notebook executions keep the test short): the reference solutions, the untouched stubs, and the
-reference with one wrong answer (exercise 4.1 reads the first latent instead of their mean).
+reference with one wrong answer (exercise 4.1 averages the latents before the head instead of after).
 ``nbgrader autograde`` must give chapter 4 full points, zero, and full points less exercise 4.1's;
 ``nbgrader generate_feedback`` must show the checker's hint to the student who got it wrong and
 "not written yet" to the one who wrote nothing.
@@ -31,8 +31,8 @@ pytest.importorskip("nbgrader", reason="pip install -r requirements.txt (nbgrade
 ASSIGNMENT = "perceiver"
 CHAPTERS = ("04_latent_transformer.ipynb", "13_scaling_inputs.ipynb")
 WRONG_ID = "4.1"
-# Appended to the reference solution of 4.1: the head reads the first latent, not their mean.
-WRONG_ANSWER = "\n\ndef classify(latents, head):  # one wrong answer\n    return head(latents[:, 0])\n"
+# Appended to the reference solution of 4.1: the likely mistake, the package's order (average, then the head).
+WRONG_ANSWER = "\n\ndef project_then_average(latents, head):  # one wrong answer\n    return head(latents.mean(dim=1))\n"
 CONFIG = """from perceiver_edu.exercises.nbgrader_preprocessor import configure
 
 c = get_config()
@@ -130,7 +130,7 @@ def test_nbgrader_generate_autograde_feedback_round_trip(tmp_path):
     # The feedback shows the checker's hint for the wrong answer (found by running it here too).
     namespace = {}
     exec(WRONG_ANSWER, namespace)
-    passed, hint = run_checker(WRONG_ID, namespace["classify"])
+    passed, hint = run_checker(WRONG_ID, namespace["project_then_average"])
     assert not passed
     feedback = _page_text(course / "feedback" / "one-wrong" / ASSIGNMENT / f"{notebook_id}.html")
     assert f"Exercise {WRONG_ID} is not right yet. Hint: {' '.join(hint.split())}" in feedback

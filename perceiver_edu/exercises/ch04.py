@@ -18,9 +18,10 @@ from .helpers import close, expect_tensor, randn
 
 
 # -- 4.1 ---------------------------------------------------------------------------------------
-@exercise("4.1", "The classification head", difficulty=1, chapter=4,
-          teaches="mean over the latents, then LayerNorm and a linear layer")
-def check_classify(fn):
+@exercise("4.1", "Project, then average: does the order matter?", difficulty=1, chapter=4,
+          teaches="the head applied to every latent, then the mean over the latents; a Linear head commutes "
+                  "with the mean, a LayerNorm in front of it does not")
+def check_project_then_average(fn):
     for seed, (b, n, d, classes) in enumerate([(2, 5, 8, 3), (3, 7, 16, 10)]):
         torch.manual_seed(seed)
         head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, classes))
@@ -29,24 +30,27 @@ def check_classify(fn):
             head[0].bias.normal_()
         latents = randn(b, n, d, seed=seed) * 2 + 1
         with torch.no_grad():
-            want = head(latents.mean(dim=1))  # (B, classes)
-            got = expect_tensor(fn(latents.clone(), head), "classify(latents, head)")
+            want = head(latents).mean(dim=1)  # (B, N, classes) -> (B, classes)
+            got = expect_tensor(fn(latents.clone(), head), "project_then_average(latents, head)")
             if got.shape != want.shape:
                 if got.shape == (n, classes):
                     raise Hint("you averaged over the batch (dim=0): average over the latents, dim=1")
                 if got.shape == (b, n, classes):
-                    raise Hint("one prediction per latent: average over the latents (dim=1) before the head")
+                    raise Hint("you projected every latent but did not average: take the mean over the latents "
+                               "(dim=1) of the (B, N, classes) logits")
                 raise Hint(f"logits of shape (B, classes) = {tuple(want.shape)} expected, got {tuple(got.shape)}")
             if close(got, want):
                 continue
+            if close(got, head(latents.mean(dim=1))):
+                raise Hint("you averaged first and then applied the head (the package's order); this exercise asks "
+                           "for the other order: the head on every latent, (B, N, classes), then the mean over dim=1")
+            if close(got, head(latents).sum(dim=1)):
+                raise Hint("you summed over the latents: average them (mean over dim=1)")
             if close(got, head(latents[:, 0])):
-                raise Hint("you used only the first latent: average over all N latents (latents.mean(dim=1))")
-            if close(got, head[1](latents.mean(dim=1))):
-                raise Hint("the LayerNorm is missing: apply the whole head (LayerNorm, then Linear) to the mean")
-            if close(got, head(latents).mean(dim=1)):
-                raise Hint("you applied the head to every latent and then averaged; average the latents first, "
-                           "then LayerNorm and Linear (the LayerNorm makes the two orders differ)")
-            raise Hint(f"logits differ from head(latents.mean(dim=1)) (max difference "
+                raise Hint("you used only the first latent: apply the head to all N latents, then average")
+            if close(got, head[1](latents).mean(dim=1)):
+                raise Hint("the LayerNorm is missing: apply the whole head (LayerNorm, then Linear) to every latent")
+            raise Hint(f"logits differ from head(latents).mean(dim=1) (max difference "
                        f"{(got - want).abs().max().item():.3g})")
 
 
@@ -70,6 +74,9 @@ def _self_attention_variant(layer: SelfAttention, latents, mistake: str):
         return h + layer.mlp(h)
     if mistake == "mlp_from_before_attn":
         return latents + layer.attn(x, x) + layer.mlp(latents)
+    if mistake == "norm_before_mlp":  # layer.norm reused in front of an MLP that has its own LayerNorm
+        h = latents + layer.attn(x, x)
+        return h + layer.mlp(layer.norm(h))
     raise ValueError(mistake)
 
 
@@ -85,6 +92,8 @@ def check_self_attention(fn):
         "residual_from_normed": "the residual adds the attention output to the *un-normalised* latents, "
                                 "not to norm(latents)",
         "mlp_from_before_attn": "the MLP reads the latents *after* the attention update, not before",
+        "norm_before_mlp": "layer.mlp starts with its own LayerNorm: pass it the latents as they are, "
+                           "not layer.norm(latents) (layer.norm belongs to the attention)",
     }
     for seed, (b, n, d, heads) in enumerate([(2, 4, 8, 2), (3, 6, 16, 4)]):
         torch.manual_seed(seed)
