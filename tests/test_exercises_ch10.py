@@ -66,3 +66,60 @@ def own_blocks(arrays, emb):
 ])
 def test_10_1_names_the_mistake(wrong, expected):
     assert expected in hint("10.1", wrong)
+
+
+# 10.2 one head or four: predict, then measure ------------------------------------------------------
+from perceiver_edu.exercises.ch10 import paired_outcome  # noqa: E402
+
+
+def pairs(both, only_four, only_one, neither):
+    """Per-pair correctness of the four-head and the one-head model with the given counts."""
+    four = torch.tensor([True] * both + [True] * only_four + [False] * only_one + [False] * neither)
+    one = torch.tensor([True] * both + [False] * only_four + [True] * only_one + [False] * neither)
+    return four, one
+
+
+def sign_test_by_hand(four, one, sigmas=2.0):
+    b = sum(1 for f, o in zip(four.tolist(), one.tolist()) if f and not o)
+    c = sum(1 for f, o in zip(four.tolist(), one.tolist()) if o and not f)
+    if c - b > sigmas * (b + c) ** 0.5:
+        return "higher"
+    if b - c > sigmas * (b + c) ** 0.5:
+        return "lower"
+    return "about the same"
+
+
+@pytest.mark.parametrize("counts, truth", [((250, 30, 5, 15), "lower"), ((250, 12, 10, 28), "about the same"),
+                                           ((250, 4, 30, 16), "higher"), ((250, 16, 8, 26), "about the same"),
+                                           ((250, 20, 8, 22), "lower")])
+def test_10_2_outcome_is_the_sign_test(counts, truth):
+    four, one = pairs(*counts)
+    assert paired_outcome(four, one)[0] == truth == sign_test_by_hand(four, one)
+    assert paired_outcome(four, one)[1:] == (counts[1], counts[2])
+
+
+@pytest.mark.parametrize("counts, truth", [((250, 30, 5, 15), "lower"), ((250, 12, 10, 28), "about the same"),
+                                           ((250, 4, 30, 16), "higher")])
+def test_10_2_accepts_the_measured_outcome_and_explains_the_others(counts, truth):
+    four, one = pairs(*counts)
+    assert run_checker("10.2", truth, four, one)[0]
+    for wrong in {"lower", "about the same", "higher"} - {truth}:
+        message = hint("10.2", wrong, four, one)
+        assert f"says '{truth}', not '{wrong}'" in message and "Why:" in message
+        assert f"{counts[1]} pairs only four heads get right, {counts[2]} only one head" in message
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (("worse", *pairs(250, 30, 5, 15)), "one of"),
+    (("lower", torch.zeros(300, 10), pairs(250, 30, 5, 15)[1]), "1-D tensor"),
+    (("lower", torch.randint(0, 10, (300,)) + 2, pairs(250, 30, 5, 15)[1]), "not predictions"),
+    (("lower", pairs(250, 30, 5, 15)[0], pairs(250, 30, 5, 15)[1][:100]), "same test pairs"),
+    (("lower", pairs(250, 30, 5, 15)[0], pairs(250, 30, 5, 15)[0]), "score the four-head model twice"),
+])
+def test_10_2_names_the_mistake(answer, expected):
+    assert expected in hint("10.2", *answer)
+
+
+def test_10_2_accepts_zero_one_tensors():
+    four, one = pairs(250, 30, 5, 15)
+    assert run_checker("10.2", "lower", four.long(), one.float())[0]
