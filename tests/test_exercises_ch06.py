@@ -75,6 +75,11 @@ def test_6_1_names_a_wrong_prediction(predicted, measured, expected):
     assert expected in hint("6.1", centre_shift, predicted, measured, 3)
 
 
+def test_6_1_explains_centres_that_move_against_the_image():
+    assert "moved left, against the image" in hint("6.1", centre_shift, "part of the way", [-1.0, 0.2], 3)
+    assert "moved left" not in hint("6.1", centre_shift, "with the image", [0.3, 0.2], 3)
+
+
 # 6.2 centre of mass -----------------------------------------------------------------------------
 def loop_center_of_mass(weights, shape):
     h, w = shape

@@ -138,6 +138,21 @@ def test_power_spectrum_matches_numpy_and_finds_a_lattice():
     assert viz.axis_power_fraction(viz.map_power_spectrum(blob, (6, 8))) < 0.9
 
 
+def test_high_frequency_axis_fraction_against_a_naive_sum():
+    g = torch.Generator().manual_seed(1)
+    spectrum = torch.rand(28, 28, generator=g).double()
+    want = sum(spectrum[i, j].item() for i in range(28) for j in range(28)
+               if (j == 14 and abs(i - 14) >= 7) or (i == 14 and abs(j - 14) >= 7)) / spectrum.sum().item()
+    assert viz.high_frequency_axis_fraction(spectrum, 7) == pytest.approx(want)
+    rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    fine = torch.cos(2 * torch.pi * 10 * cols / 28).flatten()  # 10 cycles per image along the columns
+    coarse = torch.cos(2 * torch.pi * 2 * rows / 28).flatten()  # 2 cycles per image along the rows
+    assert viz.high_frequency_axis_fraction(viz.map_power_spectrum(fine, (28, 28)), 7) == pytest.approx(1.0)
+    assert viz.high_frequency_axis_fraction(viz.map_power_spectrum(coarse, (28, 28)), 7) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="min_cycles must be in 1..14"):
+        viz.high_frequency_axis_fraction(spectrum, 15)
+
+
 # figures ----------------------------------------------------------------------------------------
 def titled(fig):
     return bool(fig._suptitle and fig._suptitle.get_text())

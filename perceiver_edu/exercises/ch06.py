@@ -90,7 +90,10 @@ def check_centre_shift(fn, predicted=None, measured=None, shift=None):
                    f"{float(measured[0]):+.2f} pixels on average: '{truth}', not '{predicted}'. Why: its queries "
                    f"are the same for every image, and most of a map's variance is explained by the position "
                    f"features (the table of section 'Checking by numbers'), which do not move with the garment; "
-                   f"only the pixel-value part of each key does")
+                   f"only the pixel-value part of each key does"
+                   + (". The centres even moved left, against the image: most latents score the background above the "
+                      "garment (the row-by-row table), and the shift uncovers background on the left"
+                      if float(measured[0]) < 0 else ""))
 
 
 # -- 6.2 ---------------------------------------------------------------------------------------

@@ -171,6 +171,19 @@ def axis_power_fraction(spectrum: torch.Tensor) -> float:
     return float(on_axes / spectrum.sum())
 
 
+def high_frequency_axis_fraction(spectrum: torch.Tensor, min_cycles: int) -> float:
+    """Share of a centred power spectrum ``(H, W)`` lying on its two axes at ``min_cycles`` or more
+    cycles per image (either sign): the high-frequency part of a row/column lattice.  Smooth images
+    put little power there; the upper Fourier bands put theirs there."""
+    h, w = spectrum.shape
+    if not 0 < min_cycles <= max(h, w) // 2:
+        raise ValueError(f"min_cycles must be in 1..{max(h, w) // 2} for a {h}x{w} spectrum, got {min_cycles}")
+    rows = (torch.arange(h) - h // 2).abs() >= min_cycles  # (H,) on the column axis: pure row frequencies
+    cols = (torch.arange(w) - w // 2).abs() >= min_cycles  # (W,)
+    on_axes = spectrum[rows, w // 2].sum() + spectrum[h // 2, cols].sum()
+    return float(on_axes / spectrum.sum())
+
+
 # ---------------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------------
