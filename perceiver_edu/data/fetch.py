@@ -4,12 +4,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
+
+from ..atomic import atomic_write
 
 OFFLINE_VAR = "PERCEIVER_EDU_OFFLINE"
 DATA_VAR = "PERCEIVER_EDU_DATA"
@@ -63,23 +64,19 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 30.0, *,
     """
     if os.environ.get(OFFLINE_VAR, "") not in ("", "0") and not url.startswith("file:"):
         raise OSError(f"downloads are disabled ({OFFLINE_VAR} is set)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part" + "".join(dest.suffixes))
-    tmp = Path(tmp)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+    def fetch_and_check(tmp: str) -> None:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     out.write(chunk)
                     bar.update(len(chunk))
         if sha256 is not None:
-            digest = content_sha256(tmp)
+            digest = content_sha256(Path(tmp))
             if digest != sha256:
                 raise OSError(f"checksum mismatch for {url}: got {digest}, expected {sha256}")
         if verify is not None:
-            verify(tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+            verify(Path(tmp))
+
+    atomic_write(dest, fetch_and_check, suffix=".part" + "".join(dest.suffixes))
     return dest

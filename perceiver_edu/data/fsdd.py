@@ -33,7 +33,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 import wave
 import zipfile
 from importlib import resources
@@ -44,6 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..atomic import atomic_write
 from .checksum import ChecksumError, sha256_of, verify_sha256
 from .fetch import DatasetNotFoundError, data_root, download
 
@@ -127,11 +127,8 @@ def fetch_recordings(dest: Path, checksums: Mapping[str, str]) -> None:
     todo = {n: h for n, h in checksums.items() if not (dest / n).is_file()}
     errors = []
 
-    def put(name: str, data: bytes) -> None:  # atomic: temp file in the same directory, then rename
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=name + ".", suffix=".part")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, dest / name)
+    def put(name: str, data: bytes) -> None:
+        atomic_write(dest / name, lambda tmp: Path(tmp).write_bytes(data), suffix=".part")
 
     for url in ARCHIVE_URLS:  # one archive of the repository
         if not todo:

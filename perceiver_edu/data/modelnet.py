@@ -48,7 +48,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -57,6 +56,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write
 from .checksum import sha256_of, verify_sha256
 from .fetch import OFFLINE_VAR, DatasetNotFoundError, data_root, download, find_file
 from .off_mesh import OFFError, normalize_unit_sphere, parse_off, sample_surface
@@ -368,17 +368,7 @@ def build_surface_cache(source: str | Path, dest: str | Path, num_points: int = 
             arrays[f"points_{split}"] = points
             arrays[f"y_{split}"] = np.array([CLASSES.index(c) for c, _ in entries], dtype=np.int64)
             arrays[f"files_{split}"] = np.array([name for _, name in entries])
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600: give the cache the usual permissions of a new file
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(dest, lambda tmp: np.savez(tmp, **arrays), suffix=".part.npz")  # savez wants .npz
     return dest
 
 

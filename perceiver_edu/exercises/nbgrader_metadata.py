@@ -20,10 +20,10 @@ with the markers without writing.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import atomic_write
 from .conventions import MARKDOWN_MARKER, SOLUTION_ONLY_TAG, BuildError, check_ids, solution_regions
 from .core import EXERCISES
 from .student_edition import exercise_id_after
@@ -139,13 +139,6 @@ def sync_notebook(path, *, check: bool = False) -> list[Change]:
     changes = apply_metadata(nb, path.name)
     if changes and not check:
         nbformat.validate(nb)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".ipynb.tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                nbformat.write(nb, f)
-            os.chmod(tmp, os.stat(path).st_mode & 0o777)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda tmp: nbformat.write(nb, tmp), suffix=".ipynb.tmp",
+                     mode=os.stat(path).st_mode & 0o777)  # the notebook keeps its permissions
     return changes

@@ -11,8 +11,6 @@ half-written checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,27 +18,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file, save_file
 
+from ..atomic import atomic_write
 from ..inputs.images import ImagePerceiver, ImagePreprocess
 from ..model.perceiver import PerceiverConfig
 
 FORMAT = "perceiver-edu/1"
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file to ``path`` (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp (and some writers) make 0600 files: the usual permissions of a new file
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def atomic_write_json(path: Path, obj) -> None:

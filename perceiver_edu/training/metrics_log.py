@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .checkpoint import atomic_write
+from ..atomic import atomic_write
 
 METRICS = "metrics.jsonl"
 

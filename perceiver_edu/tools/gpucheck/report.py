@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...training.checkpoint import atomic_write, atomic_write_json
+from ...atomic import atomic_write
+from ...training.checkpoint import atomic_write_json
 
 REPORT_JSON, REPORT_MD = "gpucheck.json", "gpucheck.md"
 FORMAT = "perceiver-edu-gpucheck/1"
