@@ -222,20 +222,25 @@ def ablation_table(run: AblationRun, chance: float = 0.1) -> str:
     return "\n".join(lines)
 
 
+def comparisons(ablations: dict) -> dict[str, tuple[Variant, Variant]]:
+    """The five comparisons the ablations answer, ``{name: (baseline, changed)}``: each change against
+    the reference (Fourier, 2 cross-attends, shared), and not shared against shared at 4 cross-attends."""
+    positions, cross, sharing = (ablations[k] for k in ("positions", "cross-attends", "weight sharing"))
+    ref, four = positions[1], sharing[0]
+    return {"no positions": (ref, positions[0]), "learned positions": (ref, positions[2]),
+            "one cross-attend": (ref, cross[0]), "four cross-attends": (ref, four), "not shared": (four, sharing[1])}
+
+
 def verdicts(run: AblationRun) -> list[str]:
-    """Each ablation's change against the reference, in points and SE, with a verdict: clear (>= 3 SE),
-    suggestive (>= 2 SE) or inconclusive."""
-    def verdict(a: Variant, b: Variant) -> str:
+    """Each comparison in points and SE, with a verdict: clear (>= 3 SE), suggestive (>= 2 SE) or inconclusive."""
+    lines = []
+    for a, b in comparisons(run.ablations).values():
         diff, z = compare(run.summary[a], run.summary[b])
         word = "clear" if abs(z) >= 3 else "suggestive, not conclusive" if abs(z) >= 2 else "inconclusive (within the noise)"
-        return f"{b.name} vs {a.name}: {100 * diff:+.1f} points = {z:+.1f} SE: {word}"
-
-    positions, cross, sharing = (run.ablations[k] for k in ("positions", "cross-attends", "weight sharing"))
-    ref, four = positions[1], sharing[0]
-    return [verdict(ref, positions[0]), verdict(ref, positions[2]), verdict(ref, cross[0]), verdict(ref, four),
-            verdict(four, sharing[1])]
+        lines.append(f"{b.name} vs {a.name}: {100 * diff:+.1f} points = {z:+.1f} SE: {word}")
+    return lines
 
 
 __all__ = ["AblationBudget", "AblationRun", "BUDGETS", "POSITIONS", "Summary", "Variant", "VariantResult",
-           "ablation_table", "ablation_variants", "binomial_standard_error", "build_variant", "compare",
+           "ablation_table", "ablation_variants", "comparisons", "binomial_standard_error", "build_variant", "compare",
            "run_ablations", "summarise", "train_variant", "verdicts"]
