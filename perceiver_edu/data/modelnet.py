@@ -462,11 +462,16 @@ def load_surface_points(split: str, path: str | Path, num_points: int = 1024, se
     return SurfacePointDataset(surface, labels, num_points, seed, CLASSES, f"ModelNet10 {split}", source)
 
 
+def _auto_kind(found) -> str:
+    """``data="auto"``'s choice given :func:`find_local_copy`'s answer: the voxel file only when it is
+    the local copy found, the meshes otherwise (their cache, local meshes, or a download)."""
+    return "voxels" if found is not None and found[0] == "voxels" else "meshes"
+
+
 def auto_source(root: Path | None = None) -> str:
     """What ``load_modelnet10(data="auto")`` reads here, without reading or downloading anything:
     ``"meshes"`` (a surface cache, local meshes, or a download of them) or ``"voxels"``."""
-    found = find_local_copy(root)
-    return "voxels" if found is not None and found[0] == "voxels" else "meshes"
+    return _auto_kind(find_local_copy(root))
 
 
 def load_modelnet10(split: str = "train", num_points: int = 1024, jitter: float = 1.0, seed: int = 0,
@@ -493,7 +498,7 @@ def load_modelnet10(split: str = "train", num_points: int = 1024, jitter: float 
         raise ValueError(f"data must be 'auto', 'meshes' or 'voxels', got {data!r}")
     if path is None and data != "voxels":
         found = find_local_copy(root)
-        if data == "meshes" or auto_source(root) == "meshes":
+        if data == "meshes" or _auto_kind(found) == "meshes":
             if found is None and os.environ.get(OFFLINE_VAR, "") not in ("", "0"):
                 local = (Path(root) if root is not None else data_root()) / SUBDIR
                 raise DatasetNotFoundError(_not_found_message(local, f"downloads are disabled: {OFFLINE_VAR} is set"))
