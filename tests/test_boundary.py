@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 import perceiver_edu as pe
 from perceiver_edu import ImagePerceiver, ImagePreprocess, Perceiver, PerceiverConfig, fourier_features
 from perceiver_edu.data import DatasetNotFoundError, IDXError
+from perceiver_edu import data
 from perceiver_edu.data import mnist as mnist_mod
 from perceiver_edu.model.baselines import SmallCNN
 from perceiver_edu.training.config import TrainConfig, preset
@@ -262,3 +263,17 @@ def test_missing_dataset_and_bad_dataset_arguments(tmp_path, monkeypatch):
 def test_bad_trainer_options_are_refused(make, fragment):
     with pytest.raises(ValueError, match=fragment):
         make()
+
+
+@pytest.mark.parametrize("var, load", [
+    ("PERCEIVER_EDU_MNIST_DIR", lambda: mnist_mod.load_mnist("test")),
+    ("PERCEIVER_EDU_FSDD_DIR", lambda: data.load_fsdd("test")),
+    ("PERCEIVER_EDU_MODELNET10_DIR", lambda: data.load_modelnet10("test", data="voxels")),
+    ("PERCEIVER_EDU_MODELNET10_MESHES", lambda: data.load_modelnet10("test", data="auto")),
+])
+def test_a_local_copy_variable_naming_no_path_is_an_error_not_a_silent_fallback(var, load, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERCEIVER_EDU_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv(var, str(tmp_path / "typo"))
+    with pytest.raises(DatasetNotFoundError, match=rf"{var} is set to '.*typo', which does not exist"):
+        load()
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "cache").exists()

@@ -20,6 +20,21 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset is neither on disk nor downloadable; the message says how to get it."""
 
 
+def local_copy(var: str) -> Path | None:
+    """The local copy the environment variable ``var`` points at; None when ``var`` is unset.
+
+    A path that does not exist is an error rather than a silent fall-back to the default places,
+    so a typo in the variable is found at once."""
+    value = os.environ.get(var, "")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise DatasetNotFoundError(f"{var} is set to {value!r}, which does not exist: point it at your local "
+                                   f"copy of the dataset, or unset it to use the default places and the download")
+    return path
+
+
 def data_root() -> Path:
     """Where the readers cache downloads: ``$PERCEIVER_EDU_DATA``, else the user's cache directory
     (``$XDG_CACHE_HOME/perceiver-edu``, by default ``~/.cache/perceiver-edu``).  Never a folder of

@@ -31,7 +31,6 @@ time axis easy to read.
 from __future__ import annotations
 
 import io
-import os
 import re
 import wave
 import zipfile
@@ -45,7 +44,7 @@ from torch.utils.data import Dataset
 
 from ..atomic import atomic_write
 from .checksum import ChecksumError, sha256_of, verify_sha256
-from .fetch import DatasetNotFoundError, data_root, download
+from .fetch import DatasetNotFoundError, data_root, download, local_copy
 
 ENV_VAR = "PERCEIVER_EDU_FSDD_DIR"
 SUBDIR = "fsdd"
@@ -166,7 +165,7 @@ def locate_recordings(names: Iterable[str], checksums: Mapping[str, str], root: 
     """The ``recordings/`` directory holding all of ``names``, downloading what is missing if needed."""
     names = list(names)
     local = (Path(root) if root is not None else data_root()) / SUBDIR
-    candidates = [Path(os.environ[ENV_VAR]).expanduser() if os.environ.get(ENV_VAR) else None, local]
+    candidates = [local_copy(ENV_VAR), local]
     for d in candidates:
         if d is not None and all((d / "recordings" / n).is_file() for n in names):
             return d / "recordings"

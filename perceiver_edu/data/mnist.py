@@ -12,14 +12,13 @@ sha256 of its official (decompressed) content.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from .fetch import DatasetNotFoundError, data_root, download, find_file
+from .fetch import DatasetNotFoundError, data_root, download, find_file, local_copy
 from .idx import read_idx
 
 
@@ -74,7 +73,7 @@ def locate(spec: IDXDatasetSpec, stem: str, root: Path | None = None) -> Path:
     """Path of one of the dataset's files (``stem`` without ``.gz``), downloading it if needed."""
     root = Path(root) if root is not None else data_root()
     local = root / spec.subdir
-    dirs = [os.environ.get(spec.env_var) or None, *spec.system_dirs, local]
+    dirs = [local_copy(spec.env_var), *spec.system_dirs, local]
     found = find_file([stem + ".gz", stem], dirs)
     if found is not None:
         return found

@@ -58,7 +58,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
 from .checksum import sha256_of, verify_sha256
-from .fetch import OFFLINE_VAR, DatasetNotFoundError, data_root, download, find_file
+from .fetch import OFFLINE_VAR, DatasetNotFoundError, data_root, download, find_file, local_copy
 from .off_mesh import OFFError, normalize_unit_sphere, parse_off, sample_surface
 
 ENV_VAR = "PERCEIVER_EDU_MODELNET10_DIR"
@@ -84,7 +84,7 @@ class ModelNetError(ValueError):
 def locate_modelnet10(root: Path | None = None) -> Path:
     """Path of ``modelnet10_vox30.npz``; :class:`DatasetNotFoundError` saying how to get it otherwise."""
     local = (Path(root) if root is not None else data_root()) / SUBDIR
-    dirs = [Path(os.environ[ENV_VAR]).expanduser() if os.environ.get(ENV_VAR) else None, local]
+    dirs = [local_copy(ENV_VAR), local]
     found = find_file([FILE], dirs)
     if found is not None:
         return found
@@ -323,13 +323,12 @@ def find_local_copy(root: Path | None = None) -> tuple[str, Path] | None:
     local = (Path(root) if root is not None else data_root()) / SUBDIR
     if (local / SURFACE_CACHE).is_file():
         return "surface cache", local / SURFACE_CACHE
-    if os.environ.get(MESH_ENV_VAR):
-        given = Path(os.environ[MESH_ENV_VAR]).expanduser()
-        if given.exists():
-            return "meshes", given
+    given = local_copy(MESH_ENV_VAR)
+    if given is not None:
+        return "meshes", given
     if (local / MESH_ZIP).is_file():
         return "meshes", local / MESH_ZIP
-    voxels = find_file([FILE], [Path(os.environ[ENV_VAR]).expanduser() if os.environ.get(ENV_VAR) else None, local])
+    voxels = find_file([FILE], [local_copy(ENV_VAR), local])
     return ("voxels", voxels) if voxels is not None else None
 
 
