@@ -92,13 +92,12 @@ def loop_center_of_mass(weights, shape):
     return out.reshape(*weights.shape[:-1], 2)
 
 
-def test_6_2_accepts_reference_and_a_loop():
-    assert run_checker("6.2", attention_center_of_mass)[0]
+def test_6_2_accepts_a_loop():
     assert run_checker("6.2", loop_center_of_mass)[0]
 
 
 def unnormalised(weights, shape):
-    return attention_center_of_mass(weights, shape) * weights.sum(dim=-1, keepdim=True)
+    return loop_center_of_mass(weights, shape) * weights.sum(dim=-1, keepdim=True)
 
 
 def column_major(weights, shape):
@@ -109,11 +108,11 @@ def column_major(weights, shape):
 
 
 @pytest.mark.parametrize("wrong, expected", [
-    (lambda w, s: attention_center_of_mass(w, s).flip(-1), "(column, row)"),
-    (lambda w, s: attention_center_of_mass(w, s) + 1, "start at 0"),
+    (lambda w, s: loop_center_of_mass(w, s).flip(-1), "(column, row)"),
+    (lambda w, s: loop_center_of_mass(w, s) + 1, "start at 0"),
     (unnormalised, "divide by the total weight"),
     (column_major, "row by row"),
-    (lambda w, s: attention_center_of_mass(w, s).reshape(-1, 2), "one (row, column) pair per map"),
+    (lambda w, s: loop_center_of_mass(w, s).reshape(-1, 2), "one (row, column) pair per map"),
 ])
 def test_6_2_names_the_mistake(wrong, expected):
     assert expected in hint("6.2", wrong)
@@ -140,16 +139,28 @@ def covariance(maps, images):
     return ((maps - maps.mean(-1, keepdim=True)) * (pixels - pixels.mean(-1, keepdim=True))).mean(-1)
 
 
-def test_6_3_accepts_reference_and_a_loop():
-    assert run_checker("6.3", map_image_correlation)[0]
+def test_6_3_accepts_a_loop():
     assert run_checker("6.3", loop_correlation)[0]
+
+
+@pytest.mark.parametrize("exercise, answer, via_import", [
+    ("6.2", attention_center_of_mass, lambda *args: attention_center_of_mass(*args)),  # a notebook's import
+    ("6.3", map_image_correlation, lambda *args: map_image_correlation(*args)),
+])
+def test_the_package_function_that_answers_is_refused_however_it_is_reached(exercise, answer, via_import):
+    import perceiver_edu.plots.attention_maps as module
+    name = answer.__name__
+    via_module = lambda *args: getattr(module, name)(*args)  # noqa: E731  (module.attribute at call time)
+    for fn in (answer, via_import, via_module):
+        assert f"the package's {name} is this exercise's answer" in hint(exercise, fn)
+    assert getattr(module, name) is answer and globals()[name] is answer  # switched back on afterwards
 
 
 @pytest.mark.parametrize("wrong, expected", [
     (cosine, "cosine similarity"),
     (covariance, "covariance"),
-    (lambda maps, images: map_image_correlation(maps, images).mean(-1), "shape (B, N)"),
-    (lambda maps, images: map_image_correlation(maps, images.transpose(-1, -2)), "correlations differ"),
+    (lambda maps, images: loop_correlation(maps, images).mean(-1), "shape (B, N)"),
+    (lambda maps, images: loop_correlation(maps, images.transpose(-1, -2)), "correlations differ"),
 ])
 def test_6_3_names_the_mistake(wrong, expected):
     assert expected in hint("6.3", wrong)

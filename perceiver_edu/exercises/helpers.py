@@ -1,6 +1,9 @@
 """Small tensor helpers that the chapters' checkers share."""
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+
 import torch
 
 from .core import Hint
@@ -31,3 +34,27 @@ def expect_number(x, what: str) -> float:
         return float(x)
     except (TypeError, ValueError, RuntimeError):
         raise Hint(f"{what} should be one number, got {type(x).__name__}") from None
+
+
+@contextmanager
+def answer_key_off(fn, *answers, hint: str):
+    """While the learner's ``fn`` runs, the package functions ``answers`` (which would answer the
+    exercise) raise ``Hint(hint)`` wherever ``fn`` can reach them: as names in ``fn``'s globals (a
+    notebook's ``from perceiver_edu... import``) and as attributes of the package's modules."""
+    if any(fn is answer for answer in answers):
+        raise Hint(hint)
+
+    def refuse(*args, **kwargs):
+        raise Hint(hint)
+    namespaces = [vars(module) for name, module in list(sys.modules.items())
+                  if name == "perceiver_edu" or name.startswith("perceiver_edu.")]
+    namespaces.append(getattr(fn, "__globals__", {}))
+    saved = [(space, name, value) for space in namespaces for name, value in list(space.items())
+             if any(value is answer for answer in answers)]
+    try:
+        for space, name, _ in saved:
+            space[name] = refuse
+        yield
+    finally:
+        for space, name, value in saved:
+            space[name] = value
