@@ -3,7 +3,8 @@
 One switch selects how much work a notebook does:
 
 * ``PERCEIVER_EDU_MODE=quick``  small configs, few steps (CI, a laptop CPU);
-* ``PERCEIVER_EDU_MODE=full``   the real recipe (a GPU box);
+* ``PERCEIVER_EDU_MODE=full``   longer runs, where the trends are clear (chapters 7-12: about 10 to 30
+  minutes a chapter on one CPU thread; results in docs/full-mode.md);
 * unset or ``auto``             full when CUDA is available, quick otherwise.
 
 ``PERCEIVER_EDU_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``...) overrides the device choice.

@@ -104,3 +104,26 @@ def test_every_number_in_the_prose_is_produced_by_the_notebook(path):
     bad = unsupported_numbers(json.loads(path.read_text()))
     assert not bad, (f"{path.name}: numbers in the text that no code cell or output of the notebook produces "
                      f"(print them, format them into the text from code, or remove them): {bad}")
+
+
+def full_mode_page_unsupported(page: str, recorded: list[str], notebooks: list[dict]) -> list[str]:
+    """Numbers docs/full-mode.md states that neither a recorded full-mode output nor a chapter produced."""
+    produced = [float(n.replace(",", "")) for text in recorded for n in ANY_NUMBER.findall(text)]
+    for notebook in notebooks:
+        produced += produced_numbers(notebook)
+    return [text for text, value, decimals in stated_numbers(page) if not matches(value, decimals, produced)]
+
+
+def test_full_mode_guard_catches_a_number_no_run_printed():
+    recorded = ["test accuracy: 91.2 %  (907 objects)"]
+    assert full_mode_page_unsupported("Full mode reaches 91.2 % on 907 objects.", recorded, []) == []
+    assert full_mode_page_unsupported("Full mode reaches 93.4 %.", recorded, []) == ["93.4 %"]
+
+
+def test_full_mode_page_quotes_only_recorded_outputs():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    recorded = [p.read_text() for p in sorted((docs / "full-mode").glob("*.txt"))]
+    assert len(recorded) == 6, "one recorded full-mode run per chapter 7-12"
+    notebooks = [json.loads(p.read_text()) for p in NOTEBOOKS]
+    bad = full_mode_page_unsupported((docs / "full-mode.md").read_text(), recorded, notebooks)
+    assert not bad, f"docs/full-mode.md states numbers no recorded run printed: {bad}"
