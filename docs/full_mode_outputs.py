@@ -13,20 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import datetime
 from pathlib import Path
+
+from perceiver_edu.exercises.catalogue import cell_seconds
 
 
 PROGRESS_BAR = re.compile(r"^.*\|[^|]*\|\s*\d+/\d+ \[.*\]\s*$")  # a tqdm line: "name:  40%|####  | 4/10 [00:01<...]"
-
-
-def _seconds(cell: dict) -> float | None:
-    timing = cell.get("metadata", {}).get("execution", {})
-    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-    if not (start and end):
-        return None
-    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))  # noqa: E731
-    return (parse(end) - parse(start)).total_seconds()
 
 
 def cell_texts(notebook: dict):
@@ -45,7 +37,7 @@ def cell_texts(notebook: dict):
             elif "text/plain" in out.get("data", {}) and "image/png" not in out["data"]:
                 parts.append("".join(out["data"]["text/plain"]) + "\n")
         lines = "".join(parts).replace("\r", "\n").splitlines(keepends=True)
-        yield index, cell.get("id", "?"), _seconds(cell), "".join(x for x in lines if not PROGRESS_BAR.match(x))
+        yield index, cell.get("id", "?"), cell_seconds(cell), "".join(x for x in lines if not PROGRESS_BAR.match(x))
 
 
 def render(notebook: dict, name: str, hardware: str) -> str:

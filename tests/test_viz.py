@@ -138,19 +138,22 @@ def test_power_spectrum_matches_numpy_and_finds_a_lattice():
     assert viz.axis_power_fraction(viz.map_power_spectrum(blob, (6, 8))) < 0.9
 
 
-def test_high_frequency_axis_fraction_against_a_naive_sum():
+def test_axis_power_fraction_above_min_cycles_against_a_naive_sum():
     g = torch.Generator().manual_seed(1)
     spectrum = torch.rand(28, 28, generator=g).double()
     want = sum(spectrum[i, j].item() for i in range(28) for j in range(28)
                if (j == 14 and abs(i - 14) >= 7) or (i == 14 and abs(j - 14) >= 7)) / spectrum.sum().item()
-    assert viz.high_frequency_axis_fraction(spectrum, 7) == pytest.approx(want)
+    assert viz.axis_power_fraction(spectrum, 7) == pytest.approx(want)
     rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
     fine = torch.cos(2 * torch.pi * 10 * cols / 28).flatten()  # 10 cycles per image along the columns
     coarse = torch.cos(2 * torch.pi * 2 * rows / 28).flatten()  # 2 cycles per image along the rows
-    assert viz.high_frequency_axis_fraction(viz.map_power_spectrum(fine, (28, 28)), 7) == pytest.approx(1.0)
-    assert viz.high_frequency_axis_fraction(viz.map_power_spectrum(coarse, (28, 28)), 7) == pytest.approx(0.0, abs=1e-9)
-    with pytest.raises(ValueError, match="min_cycles must be in 1..14"):
-        viz.high_frequency_axis_fraction(spectrum, 15)
+    assert viz.axis_power_fraction(viz.map_power_spectrum(fine, (28, 28)), 7) == pytest.approx(1.0)
+    assert viz.axis_power_fraction(viz.map_power_spectrum(coarse, (28, 28)), 7) == pytest.approx(0.0, abs=1e-9)
+    want_all = sum(spectrum[i, j].item() for i in range(28) for j in range(28)
+                   if i == 14 or j == 14) / spectrum.sum().item()  # frequency 0 (14, 14) counted once
+    assert viz.axis_power_fraction(spectrum) == pytest.approx(want_all)
+    with pytest.raises(ValueError, match="min_cycles must be in 0..14"):
+        viz.axis_power_fraction(spectrum, 15)
 
 
 # figures ----------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def chapter_of(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _cell_seconds(cell) -> float | None:
+def cell_seconds(cell) -> float | None:
     """Execution time of a committed cell, from the timestamps nbclient records in its metadata."""
     from datetime import datetime
 
@@ -66,7 +66,7 @@ def chapter_estimates(notebooks=None) -> list[dict]:
         code = [c for c in nb.cells if c.cell_type == "code"]
         code_lines = sum(1 for c in code for line in c.source.splitlines() if line.strip())
         code_lines -= sum(1 for c in code for line in solution_lines(c.source) if line.strip())  # written, not read
-        seconds = [_cell_seconds(c) for c in code]
+        seconds = [cell_seconds(c) for c in code]
         compute_minutes = sum(t for t in seconds if t) / 60 if any(t is not None for t in seconds) else None
         ids = sorted({i for c in code for i in check_ids(c.source)}, key=id_key)
         ex_minutes = sum(MINUTES_PER_DIFFICULTY.get(EXERCISES[i].difficulty, 15) for i in ids if i in EXERCISES)

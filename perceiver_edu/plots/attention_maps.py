@@ -163,23 +163,18 @@ def map_power_spectrum(maps: torch.Tensor, shape: Sequence[int] | None = None) -
     return torch.fft.fftshift(power).to(maps.dtype)
 
 
-def axis_power_fraction(spectrum: torch.Tensor) -> float:
+def axis_power_fraction(spectrum: torch.Tensor, min_cycles: int = 0) -> float:
     """Share of a centred power spectrum ``(H, W)`` lying on its two axes (pure row or pure column
-    frequencies): 1.0 for a separable lattice ``g(row) + h(col)``, about (H + W) / (H·W) for noise."""
+    frequencies) at ``min_cycles`` or more cycles per image (either sign).  With ``min_cycles=0``:
+    1.0 for a separable lattice ``g(row) + h(col)``, about (H + W) / (H·W) for noise.  With a high
+    ``min_cycles``: the high-frequency part of such a lattice, where smooth images put little power
+    and the upper Fourier bands put theirs."""
     h, w = spectrum.shape
-    on_axes = spectrum[h // 2, :].sum() + spectrum[:, w // 2].sum() - spectrum[h // 2, w // 2]
-    return float(on_axes / spectrum.sum())
-
-
-def high_frequency_axis_fraction(spectrum: torch.Tensor, min_cycles: int) -> float:
-    """Share of a centred power spectrum ``(H, W)`` lying on its two axes at ``min_cycles`` or more
-    cycles per image (either sign): the high-frequency part of a row/column lattice.  Smooth images
-    put little power there; the upper Fourier bands put theirs there."""
-    h, w = spectrum.shape
-    if not 0 < min_cycles <= max(h, w) // 2:
-        raise ValueError(f"min_cycles must be in 1..{max(h, w) // 2} for a {h}x{w} spectrum, got {min_cycles}")
+    if not 0 <= min_cycles <= max(h, w) // 2:
+        raise ValueError(f"min_cycles must be in 0..{max(h, w) // 2} for a {h}x{w} spectrum, got {min_cycles}")
     rows = (torch.arange(h) - h // 2).abs() >= min_cycles  # (H,) on the column axis: pure row frequencies
     cols = (torch.arange(w) - w // 2).abs() >= min_cycles  # (W,)
+    cols[w // 2] = False  # frequency 0 lies on both axes: count it once
     on_axes = spectrum[rows, w // 2].sum() + spectrum[h // 2, cols].sum()
     return float(on_axes / spectrum.sum())
 
