@@ -96,10 +96,6 @@ def check_centre_shift(fn, predicted=None, measured=None, shift=None):
                       if float(measured[0]) < 0 else ""))
 
 
-ANSWER_KEY = ("write it yourself: the package's {name} is this exercise's answer, so it is switched off while "
-              "your function is checked")
-
-
 # -- 6.2 ---------------------------------------------------------------------------------------
 @exercise("6.2", "Centre of mass of an attention map", difficulty=2, chapter=6,
           teaches="pixel m sits at row m // W, column m % W; the centre is the weighted mean position")
@@ -109,7 +105,7 @@ def check_center_of_mass(fn):
         weights = torch.rand(*lead, h * w, generator=g) ** 4  # peaked, not normalised
         weights = weights / weights.sum(dim=-1, keepdim=True) * (1 + torch.rand(*lead, 1, generator=g))
         want = attention_center_of_mass(weights, (h, w))  # (..., 2)
-        with answer_key_off(fn, attention_center_of_mass, hint=ANSWER_KEY.format(name="attention_center_of_mass")):
+        with answer_key_off(fn, attention_center_of_mass):
             got = expect_tensor(fn(weights.clone(), (h, w)), "your centres")
         if got.shape != want.shape:
             raise Hint(f"one (row, column) pair per map: shape {tuple(want.shape)} expected for maps of shape "
@@ -141,7 +137,7 @@ def check_map_image_correlation(fn):
         mix = torch.rand(b, n, 1, generator=g) * 2 - 1
         maps = mix * images.reshape(b, 1, h * w) + torch.randn(b, n, h * w, generator=g) + 2.0  # (B, N, M)
         want = map_image_correlation(maps, images)  # (B, N)
-        with answer_key_off(fn, map_image_correlation, hint=ANSWER_KEY.format(name="map_image_correlation")):
+        with answer_key_off(fn, map_image_correlation):
             got = expect_tensor(fn(maps.clone(), images.clone()), "your correlations")
         if got.shape != want.shape:
             raise Hint(f"one correlation per latent and image: shape (B, N) = {tuple(want.shape)} expected, "

@@ -37,10 +37,12 @@ def expect_number(x, what: str) -> float:
 
 
 @contextmanager
-def answer_key_off(fn, *answers, hint: str):
+def answer_key_off(fn, *answers):
     """While the learner's ``fn`` runs, the package functions ``answers`` (which would answer the
-    exercise) raise ``Hint(hint)`` wherever ``fn`` can reach them: as names in ``fn``'s globals (a
-    notebook's ``from perceiver_edu... import``) and as attributes of the package's modules."""
+    exercise) raise a :class:`Hint` naming them wherever ``fn`` can reach them: as names in ``fn``'s
+    globals (a notebook's ``from perceiver_edu... import``) and as attributes of the package's modules."""
+    hint = (f"write it yourself: the package's {' and '.join(a.__name__ for a in answers)} is this exercise's "
+            f"answer, so it is switched off while your function is checked")
     if any(fn is answer for answer in answers):
         raise Hint(hint)
 
